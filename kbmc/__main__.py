@@ -1,0 +1,3 @@
+from kbmc.cli import main
+
+main()

@@ -1,0 +1,115 @@
+"""``kbmc dev``: local clusters on real kube-apiservers, for the demo and the tests."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from kbmc.dev import toolchain
+from kbmc.dev.bed import DEFAULT_BASE_PORT, Bed, BedState, default_dir, describe
+
+app = typer.Typer(no_args_is_help=True, help="Local control-plane and data-plane clusters (no Docker needed).")
+console = Console()
+
+DirOption = Annotated[Path, typer.Option("--dir", help="Where the bed keeps its state and logs.",
+                                         default_factory=default_dir, show_default="user state dir/kbmc/dev")]
+NameArg = Annotated[str, typer.Argument(help="Cluster name: control, k8s-1, k8s-2, ...")]
+
+
+def _progress(step: toolchain.Step, index: int) -> None:
+    console.print(f"[bold]\\[{index + 1}/{len(toolchain.STEPS)}][/bold] {step.title} "
+                  f"[dim](usually {step.usual})[/dim]")
+
+
+def ensure_toolchain() -> toolchain.Toolchain:
+    """The cached binaries, building them first (with progress) when missing or corrupt."""
+    directory = toolchain.toolchain_dir()
+    problem = toolchain.verify(directory)
+    if problem is not None and not Path(directory).exists():
+        console.print(f"First run: building Kubernetes {toolchain.KUBE_DEB_VERSION} from Debian's source "
+                      f"package into {directory}.")
+    elif problem is not None:
+        console.print(f"[yellow]The cached toolchain is unusable ({problem}); rebuilding it.[/yellow]")
+    started = time.monotonic()
+    result = toolchain.ensure(_progress)
+    if problem is not None:
+        console.print(f"Toolchain ready in {time.monotonic() - started:.0f} s.")
+    return result
+
+
+@app.command()
+def up(
+    directory: DirOption,
+    data_planes: Annotated[int | None, typer.Option("--data-planes", "-n",
+                                                    help="Number of data planes (default 3).")] = None,
+    base_port: Annotated[int, typer.Option(help="First port; clusters use base+i and base+100+2i.")]
+    = DEFAULT_BASE_PORT,
+) -> None:
+    """Start the control plane and the data planes (or what is not running of an existing bed)."""
+    bed = Bed(directory)
+    chain = ensure_toolchain()
+    started = time.monotonic()
+    with console.status("starting etcd, kube-apiserver, kube-controller-manager and node agents..."):
+        state = bed.up(chain, data_planes, base_port)
+    console.print(f"Bed ready in {time.monotonic() - started:.0f} s.")
+    _print_status(bed, state)
+
+
+@app.command()
+def down(directory: DirOption) -> None:
+    """Stop everything the bed started and remove its state."""
+    Bed(directory).down()
+    console.print(f"Stopped and removed {directory}.")
+
+
+@app.command()
+def status(directory: DirOption) -> None:
+    """Show every cluster: URL, up / stopped / frozen, pids."""
+    bed = Bed(directory)
+    _print_status(bed, bed.load())
+
+
+@app.command()
+def stop(name: NameArg, directory: DirOption) -> None:
+    """Stop one cluster (its etcd data is kept)."""
+    Bed(directory).stop(name)
+    console.print(f"{name} stopped.")
+
+
+@app.command()
+def start(name: NameArg, directory: DirOption) -> None:
+    """Start a stopped cluster again, with its state."""
+    Bed(directory).start(name)
+    console.print(f"{name} started.")
+
+
+@app.command()
+def freeze(name: NameArg, directory: DirOption) -> None:
+    """Pause a cluster's API server: connections are accepted and never answered."""
+    Bed(directory).freeze(name)
+    console.print(f"{name} frozen.")
+
+
+@app.command()
+def thaw(name: NameArg, directory: DirOption) -> None:
+    """Resume a frozen cluster."""
+    Bed(directory).thaw(name)
+    console.print(f"{name} thawed.")
+
+
+def _print_status(bed: Bed, state: BedState) -> None:
+    table = Table("cluster", "role", "url", "state", "pids")
+    colours = {"up": "green", "frozen": "cyan", "stopped": "red", "degraded": "yellow"}
+    for row in describe(state):
+        colour = colours.get(row["state"], "white")
+        table.add_row(row["cluster"], row["role"], row["url"], f"[{colour}]{row['state']}[/{colour}]",
+                      row["pids"])
+    console.print(table)
+    console.print(f"kubeconfig: {bed.kubeconfig}   (contexts: {', '.join(c.name for c in state.clusters)})")
+    console.print(f"logs and audit logs: {bed.directory}/<cluster>/")
+    console.print(f"try: kubectl --kubeconfig {bed.kubeconfig} --context k8s-1 get nodes")

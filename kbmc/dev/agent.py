@@ -1,0 +1,332 @@
+"""The node agent of one bed cluster: plays the parts no API server plays by itself, over the API only,
+in the spirit of kwok (node, kubelet, scheduler) and MetalLB / local-path (addresses and volumes).
+
+- one Node ``<cluster>-node`` with InternalIP ``127.<i>.0.1``, kept Ready;
+- binds unscheduled Pods to that node, reports them Running and Ready with a pod IP, and finishes the
+  deletion of Pods being deleted on it (what the kubelet does after the grace period);
+- provisions a PersistentVolume (a local directory) for every Pending PVC and binds both;
+- gives Services of type LoadBalancer an ingress address from the cluster's loopback pool.
+
+Event driven (list + watch); survives its API server stopping and coming back.
+Run as ``python -m kbmc.dev.agent --kubeconfig F --cluster NAME --index I --volumes DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import logging
+import shutil
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from kbmc import __version__
+from kbmc.dev import network
+from kbmc.kube.client import Timeouts, new_client
+from kbmc.kube.informer import Informer, Obj
+
+log = logging.getLogger("kbmc.dev.agent")
+MERGE = "application/merge-patch+json"
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _key(obj: Obj) -> str:
+    meta = obj["metadata"]
+    return f"{meta.get('namespace', '')}/{meta['name']}"
+
+
+class Pool:
+    """Addresses handed out from an ordered pool, remembered by owner key."""
+
+    def __init__(self, addresses: Iterator[str]) -> None:
+        self._addresses = addresses
+        self._free: list[str] = []
+        self.owner: dict[str, str] = {}
+        self._used: set[str] = set()
+
+    def claim(self, owner: str, address: str) -> None:
+        self.owner[owner] = address
+        self._used.add(address)
+
+    def take(self, owner: str) -> str:
+        if owner in self.owner:
+            return self.owner[owner]
+        while self._free:
+            address = self._free.pop(0)
+            if address not in self._used:
+                self.claim(owner, address)
+                return address
+        for address in self._addresses:
+            if address not in self._used:
+                self.claim(owner, address)
+                return address
+        raise RuntimeError("address pool exhausted")
+
+    def release(self, owner: str) -> None:
+        address = self.owner.pop(owner, None)
+        if address is not None:
+            self._used.discard(address)
+            self._free.append(address)
+
+
+class Agent:
+    def __init__(self, api: client.ApiClient, cluster: str, index: int, volumes: Path) -> None:
+        self.core = client.CoreV1Api(api)
+        self.storage = client.StorageV1Api(api)
+        self.net = network.for_index(index)
+        self.node = network.node_name(cluster)
+        self.volumes = volumes
+        self.pod_ips = Pool(self.net.pod_ips())
+        self.lb_ips = Pool(self.net.lb_pool())
+        self.informers = [
+            Informer("nodes", self.core.list_node, self.on_node,
+                     on_synced=lambda items: None if items else self._ensure_node(),
+                     field_selector=f"metadata.name={self.node}"),
+            Informer("pods", self.core.list_pod_for_all_namespaces, self.on_pod),
+            Informer("pvcs", self.core.list_persistent_volume_claim_for_all_namespaces, self.on_pvc),
+            Informer("services", self.core.list_service_for_all_namespaces, self.on_service),
+        ]
+
+    def run(self, stop: threading.Event) -> None:
+        for informer in self.informers:
+            informer.start()
+        stop.wait()
+        for informer in self.informers:
+            informer.stop()
+
+    # -- node ------------------------------------------------------------------------------------------
+
+    def on_node(self, event: str, node: Obj) -> None:
+        if event == "DELETED":
+            self._ensure_node()
+            return
+        conditions = node.get("status", {}).get("conditions") or []
+        if not any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
+            self._report_node()
+
+    def _ensure_node(self) -> None:
+        body = {"metadata": {"name": self.node, "labels": {"kubernetes.io/hostname": self.node,
+                                                            "kubernetes.io/os": "linux"}}}
+        try:
+            self.core.create_node(body)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+        self._report_node()
+
+    def _report_node(self) -> None:
+        now = _now()
+        capacity = {"cpu": "64", "memory": "256Gi", "pods": "1000", "ephemeral-storage": "1Ti"}
+        status = {
+            "addresses": [{"type": "InternalIP", "address": self.net.node_ip},
+                          {"type": "Hostname", "address": self.node}],
+            "capacity": capacity,
+            "allocatable": capacity,
+            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                            "message": "kbmc node agent is ready", "lastHeartbeatTime": now,
+                            "lastTransitionTime": now}],
+            "nodeInfo": {"kubeletVersion": f"v1.20.2-kbmc-agent-{__version__}", "operatingSystem": "linux",
+                         "architecture": "amd64", "containerRuntimeVersion": "kbmc://none",
+                         "kernelVersion": "", "osImage": "kbmc dev node", "kubeProxyVersion": "",
+                         "machineID": "", "systemUUID": "", "bootID": ""},
+        }
+        self.core.patch_node_status(self.node, {"status": status}, _content_type=MERGE)
+        log.info("node=%s ready ip=%s", self.node, self.net.node_ip)
+
+    # -- pods ------------------------------------------------------------------------------------------
+
+    def on_pod(self, event: str, pod: Obj) -> None:
+        meta, spec, status = pod["metadata"], pod["spec"], pod.get("status", {})
+        key = meta["uid"]
+        if event == "DELETED":
+            self.pod_ips.release(key)
+            return
+        if status.get("podIP") and spec.get("nodeName") == self.node:
+            self.pod_ips.claim(key, status["podIP"])
+        if meta.get("deletionTimestamp"):
+            if spec.get("nodeName") == self.node:
+                self._finish_deletion(pod)
+            return
+        if not spec.get("nodeName"):
+            if spec.get("schedulerName", "default-scheduler") == "default-scheduler":
+                self._bind(pod)
+            return
+        if spec["nodeName"] == self.node and not _is_ready(status):
+            self._report_running(pod)
+
+    def _bind(self, pod: Obj) -> None:
+        meta = pod["metadata"]
+        body = client.V1Binding(metadata=client.V1ObjectMeta(name=meta["name"], uid=meta["uid"]),
+                                target=client.V1ObjectReference(kind="Node", name=self.node))
+        try:
+            self.core.create_namespaced_pod_binding(meta["name"], meta["namespace"], body,
+                                                    _preload_content=False)
+        except ApiException as exc:
+            if exc.status not in (404, 409):
+                raise
+        log.info("pod=%s bound node=%s", _key(pod), self.node)
+
+    def _report_running(self, pod: Obj) -> None:
+        meta, spec = pod["metadata"], pod["spec"]
+        now = _now()
+        ip = self.pod_ips.take(meta["uid"])
+        started = pod.get("status", {}).get("startTime") or now
+        conditions = [{"type": t, "status": "True", "lastTransitionTime": now}
+                      for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")]
+        containers = [
+            {"name": c["name"], "image": c.get("image", ""), "imageID": f"kbmc://{c.get('image', '')}",
+             "containerID": f"kbmc://{meta['uid']}/{c['name']}", "ready": True, "started": True,
+             "restartCount": 0, "state": {"running": {"startedAt": started}}}
+            for c in spec.get("containers", [])
+        ]
+        status = {"phase": "Running", "hostIP": self.net.node_ip, "podIP": ip, "podIPs": [{"ip": ip}],
+                  "startTime": started, "conditions": conditions, "containerStatuses": containers}
+        try:
+            self.core.patch_namespaced_pod_status(meta["name"], meta["namespace"], {"status": status},
+                                                  _content_type=MERGE)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            return
+        log.info("pod=%s running ip=%s", _key(pod), ip)
+
+    def _finish_deletion(self, pod: Obj) -> None:
+        meta = pod["metadata"]
+        body = client.V1DeleteOptions(grace_period_seconds=0,
+                                      preconditions=client.V1Preconditions(uid=meta["uid"]))
+        try:
+            self.core.delete_namespaced_pod(meta["name"], meta["namespace"], body=body,
+                                            _preload_content=False)
+        except ApiException as exc:
+            if exc.status not in (404, 409):
+                raise
+        log.info("pod=%s deleted", _key(pod))
+
+    # -- volumes ---------------------------------------------------------------------------------------
+
+    def on_pvc(self, event: str, pvc: Obj) -> None:
+        meta, spec = pvc["metadata"], pvc["spec"]
+        pv_name = f"pvc-{meta['uid']}"
+        if event == "DELETED":
+            self._delete_volume(pv_name)
+            return
+        if meta.get("deletionTimestamp") or pvc.get("status", {}).get("phase") == "Bound":
+            return
+        path = self.volumes / pv_name
+        path.mkdir(parents=True, exist_ok=True)
+        storage = spec.get("resources", {}).get("requests", {}).get("storage", "1Gi")
+        access = spec.get("accessModes") or ["ReadWriteOnce"]
+        pv = {
+            "metadata": {"name": pv_name, "labels": {"kbmc.io/dev-node": self.node}},
+            "spec": {
+                "capacity": {"storage": storage}, "accessModes": access,
+                "persistentVolumeReclaimPolicy": "Delete",
+                "storageClassName": spec.get("storageClassName") or "",
+                "hostPath": {"path": str(path), "type": "DirectoryOrCreate"},
+                "claimRef": {"kind": "PersistentVolumeClaim", "apiVersion": "v1", "namespace": meta["namespace"],
+                             "name": meta["name"], "uid": meta["uid"]},
+            },
+        }
+        try:
+            self.core.create_persistent_volume(pv, _preload_content=False)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+        self.core.patch_persistent_volume_status(pv_name, {"status": {"phase": "Bound"}}, _content_type=MERGE,
+                                                 _preload_content=False)
+        bound: dict[str, Any] = {"metadata": {"annotations": {"pv.kubernetes.io/bind-completed": "yes",
+                                              "pv.kubernetes.io/bound-by-controller": "yes"}}}
+        if not spec.get("volumeName"):
+            bound["spec"] = {"volumeName": pv_name}
+        try:
+            self.core.patch_namespaced_persistent_volume_claim(meta["name"], meta["namespace"], bound,
+                                                               _content_type=MERGE, _preload_content=False)
+            status = {"phase": "Bound", "accessModes": access, "capacity": {"storage": storage}}
+            self.core.patch_namespaced_persistent_volume_claim_status(
+                meta["name"], meta["namespace"], {"status": status}, _content_type=MERGE,
+                _preload_content=False)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            return
+        log.info("pvc=%s bound pv=%s", _key(pvc), pv_name)
+
+    def _delete_volume(self, pv_name: str) -> None:
+        """Reclaim policy Delete: release the volume (so pv-protection lets go) and remove it."""
+        try:
+            self.core.patch_persistent_volume_status(pv_name, {"status": {"phase": "Released"}},
+                                                     _content_type=MERGE, _preload_content=False)
+            self.core.delete_persistent_volume(pv_name, _preload_content=False)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+        shutil.rmtree(self.volumes / pv_name, ignore_errors=True)
+        log.info("pv=%s deleted", pv_name)
+
+    # -- load balancers --------------------------------------------------------------------------------
+
+    def on_service(self, event: str, svc: Obj) -> None:
+        key = _key(svc)
+        ingress = svc.get("status", {}).get("loadBalancer", {}).get("ingress") or []
+        is_lb = svc["spec"].get("type") == "LoadBalancer"
+        if event == "DELETED":
+            self.lb_ips.release(key)
+            return
+        if ingress and ingress[0].get("ip"):
+            if is_lb:
+                self.lb_ips.claim(key, ingress[0]["ip"])
+                return
+            self.lb_ips.release(key)
+            self._set_ingress(svc, [])
+            return
+        if is_lb:
+            self._set_ingress(svc, [{"ip": self.lb_ips.take(key)}])
+
+    def _set_ingress(self, svc: Obj, ingress: list[dict[str, str]]) -> None:
+        meta = svc["metadata"]
+        body: dict[str, Any] = {"status": {"loadBalancer": {"ingress": ingress or None}}}
+        try:
+            self.core.patch_namespaced_service_status(meta["name"], meta["namespace"], body,
+                                                      _content_type=MERGE, _preload_content=False)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            return
+        log.info("service=%s ingress=%s", _key(svc), ",".join(i["ip"] for i in ingress) or "-")
+
+
+def _is_ready(status: Obj) -> bool:
+    return status.get("phase") == "Running" and bool(status.get("podIP")) and any(
+        c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions") or [])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="kbmc-node-agent", description=__doc__.splitlines()[0])
+    parser.add_argument("--kubeconfig", required=True)
+    parser.add_argument("--cluster", required=True)
+    parser.add_argument("--index", required=True, type=int)
+    parser.add_argument("--volumes", required=True, type=Path)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    api = new_client(args.kubeconfig, agent=f"kbmc-node-agent/{__version__} ({args.cluster})",
+                     timeouts=Timeouts(connect=2.0, read=10.0))
+    agent = Agent(api, args.cluster, args.index, args.volumes)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    agent.run(stop)
+
+
+if __name__ == "__main__":
+    main()

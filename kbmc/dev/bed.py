@@ -1,0 +1,412 @@
+"""The local multi-cluster bed: one control-plane cluster and N data planes, each its own etcd,
+kube-apiserver, kube-controller-manager and node agent on loopback.
+
+Layout of ``DIR``::
+
+    state.json           what runs (pids), ports, tokens
+    kubeconfig           one context per cluster, admin identity
+    pki/                 ca.crt, serving.crt/.key (shared), audit-policy.yaml
+    <cluster>/           sa.key/.pub, tokens.csv, etcd/, volumes/, *.log, audit.log
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import shutil
+import socket
+import ssl
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+import yaml
+from pydantic import BaseModel
+
+from kbmc.dev import network, pki, procs
+from kbmc.dev.procs import Proc, ProcState
+from kbmc.dev.toolchain import Toolchain
+from kbmc.errors import BedError, UsageError
+
+CONTROL = "control"
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "node-agent")
+#: Identities in every cluster's token file. The admin, the controller-manager and the agent are
+#: cluster admins (group system:masters); ``nobody`` has no bindings at all (for RBAC checks).
+USERS = {
+    "admin": ("kbmc-dev:admin", "system:masters"),
+    "controller-manager": ("kbmc-dev:controller-manager", "system:masters"),
+    "node-agent": ("kbmc-dev:node-agent", "system:masters"),
+    "nobody": ("kbmc-dev:nobody", ""),
+}
+DEFAULT_BASE_PORT = 16443
+MAX_DATA_PLANES = 50
+READY_TIMEOUT = 90.0
+AUDIT_POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+  - level: Metadata
+"""
+
+
+def default_dir() -> Path:
+    return Path(platformdirs.user_state_dir("kbmc")) / "dev"
+
+
+class ClusterState(BaseModel):
+    """One cluster of the bed."""
+
+    name: str
+    index: int
+    role: Literal["control", "data-plane"]
+    apiserver_port: int
+    etcd_port: int
+    tokens: dict[str, str]
+    procs: dict[str, Proc] = {}
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.apiserver_port}"
+
+    def state(self, component: str) -> ProcState:
+        proc = self.procs.get(component)
+        return proc.state() if proc else ProcState.STOPPED
+
+    def summary(self) -> str:
+        """up / stopped / frozen / degraded, as ``kbmc dev status`` shows it."""
+        api = self.state("kube-apiserver")
+        if api is not ProcState.RUNNING:
+            return api.value
+        states = {self.state(c) for c in COMPONENTS}
+        return "up" if states == {ProcState.RUNNING} else "degraded"
+
+
+class BedState(BaseModel):
+    base_port: int
+    bin_dir: str
+    clusters: list[ClusterState]
+
+    def cluster(self, name: str) -> ClusterState:
+        for cluster in self.clusters:
+            if cluster.name == name:
+                return cluster
+        known = ", ".join(c.name for c in self.clusters)
+        raise UsageError(f"no cluster named {name!r} in this bed (known: {known})")
+
+
+@dataclass
+class Bed:
+    """A handle on the bed in ``directory``; every method is safe to call from the CLI or from tests."""
+
+    directory: Path
+
+    @property
+    def state_file(self) -> Path:
+        return self.directory / "state.json"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.directory / "kubeconfig"
+
+    def exists(self) -> bool:
+        return self.state_file.is_file()
+
+    def load(self) -> BedState:
+        if not self.exists():
+            raise BedError(f"no bed at {self.directory}: run `kbmc dev up` first")
+        try:
+            return BedState.model_validate_json(self.state_file.read_text())
+        except ValueError as exc:
+            raise BedError(f"{self.state_file} is corrupt ({exc}); run `kbmc dev down` and `up` again") from exc
+
+    def _save(self, state: BedState) -> None:
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(state.model_dump_json(indent=2))
+        tmp.replace(self.state_file)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with (self.directory / ".lock").open("w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            yield
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    def up(self, toolchain: Toolchain, data_planes: int | None = None,
+           base_port: int = DEFAULT_BASE_PORT) -> BedState:
+        """Start the bed, or whatever part of an existing bed is not running."""
+        with self._locked():
+            if self.exists():
+                state = self.load()
+                existing = len(state.clusters) - 1
+                if data_planes is not None and data_planes != existing:
+                    raise UsageError(
+                        f"the bed at {self.directory} has {existing} data planes, not {data_planes}: "
+                        "run `kbmc dev down` first to change their number"
+                    )
+                self._start(state, [c for c in state.clusters if c.summary() != "up"])
+                return state
+            count = 3 if data_planes is None else data_planes
+            if not 1 <= count <= MAX_DATA_PLANES:
+                raise UsageError(f"--data-planes must be between 1 and {MAX_DATA_PLANES}, not {count}")
+            state = self._plan(toolchain, count, base_port)
+            busy = [f"{port} ({what})" for port, what in _ports(state) if not _port_free(port)]
+            if busy:
+                raise BedError(
+                    f"port(s) already in use: {', '.join(busy)}; stop what holds them or pick another "
+                    "--base-port"
+                )
+            self._write_files(state)
+            try:
+                self._start(state, state.clusters)
+            except BaseException:
+                procs.terminate([p for c in state.clusters for p in c.procs.values()])
+                shutil.rmtree(self.directory, ignore_errors=True)
+                raise
+            return state
+
+    def down(self) -> None:
+        """Stop every process of the bed and remove its directory."""
+        with self._locked():
+            if self.exists():
+                state = self.load()
+                procs.terminate([p for c in state.clusters for p in c.procs.values()])
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def stop(self, name: str) -> None:
+        """Stop one cluster's processes; its etcd data stays, so ``start`` brings it back as it was."""
+        with self._locked():
+            state = self.load()
+            cluster = state.cluster(name)
+            procs.terminate(list(cluster.procs.values()))
+            cluster.procs = {}
+            self._save(state)
+
+    def start(self, name: str) -> None:
+        with self._locked():
+            state = self.load()
+            cluster = state.cluster(name)
+            if cluster.state("kube-apiserver") is ProcState.FROZEN:
+                raise UsageError(f"{name} is frozen: run `kbmc dev thaw {name}`")
+            self._start(state, [cluster])
+
+    def freeze(self, name: str) -> None:
+        """Pause the cluster's kube-apiserver: its port accepts connections and never answers."""
+        self._signal(name, procs.freeze)
+
+    def thaw(self, name: str) -> None:
+        self._signal(name, procs.thaw)
+
+    def _signal(self, name: str, action: Callable[[Proc], None]) -> None:
+        with self._locked():
+            cluster = self.load().cluster(name)
+            proc = cluster.procs.get("kube-apiserver")
+            if proc is None or proc.state() is ProcState.STOPPED:
+                raise UsageError(f"{name} is stopped: run `kbmc dev start {name}`")
+            action(proc)
+
+    # -- planning and files ----------------------------------------------------------------------------
+
+    def _plan(self, toolchain: Toolchain, count: int, base_port: int) -> BedState:
+        names = [CONTROL] + [f"k8s-{i}" for i in range(1, count + 1)]
+        clusters = [
+            ClusterState(
+                name=name,
+                index=index,
+                role="control" if index == 0 else "data-plane",
+                apiserver_port=base_port + index,
+                etcd_port=base_port + 100 + 2 * index,
+                tokens={user: pki.new_token() for user in USERS},
+            )
+            for index, name in enumerate(names)
+        ]
+        return BedState(base_port=base_port, bin_dir=str(toolchain.bin_dir), clusters=clusters)
+
+    def _write_files(self, state: BedState) -> None:
+        pki_dir = self.directory / "pki"
+        pki_dir.mkdir(parents=True, exist_ok=True)
+        pki.write_ca_and_serving_cert(pki_dir)
+        (pki_dir / "audit-policy.yaml").write_text(AUDIT_POLICY)
+        ca = (pki_dir / "ca.crt").read_bytes()
+        for cluster in state.clusters:
+            cdir = self.directory / cluster.name
+            (cdir / "volumes").mkdir(parents=True, exist_ok=True)
+            pki.write_service_account_keys(cdir)
+            (cdir / "tokens.csv").write_text("".join(
+                f'{cluster.tokens[key]},{user},{user},"{groups}"\n' for key, (user, groups) in USERS.items()
+            ))
+            for key in ("controller-manager", "node-agent"):
+                _write_kubeconfig(cdir / f"{key}.kubeconfig", [(cluster, key)], ca)
+        _write_kubeconfig(self.kubeconfig, [(c, "admin") for c in state.clusters], ca)
+        self._save(state)
+
+    # -- processes -------------------------------------------------------------------------------------
+
+    def _start(self, state: BedState, clusters: list[ClusterState]) -> None:
+        """Start the missing components of ``clusters`` concurrently and wait until each is ready."""
+        if not clusters:
+            return
+        toolchain = Toolchain(Path(state.bin_dir))
+        try:
+            with ThreadPoolExecutor(max_workers=len(clusters)) as pool:
+                for future in [pool.submit(self._start_cluster, toolchain, c) for c in clusters]:
+                    future.result()
+        finally:
+            self._save(state)
+
+    def _start_cluster(self, toolchain: Toolchain, cluster: ClusterState) -> None:
+        cdir = self.directory / cluster.name
+        for component in COMPONENTS:
+            if cluster.state(component) is not ProcState.STOPPED:
+                continue
+            argv = self._argv(toolchain, cluster, component)
+            cluster.procs[component] = procs.spawn(argv, cdir / f"{component}.log", cdir)
+            self._wait_ready(cluster, component)
+
+    def _argv(self, toolchain: Toolchain, cluster: ClusterState, component: str) -> list[str]:
+        cdir = self.directory / cluster.name
+        pki_dir = self.directory / "pki"
+        net = network.for_index(cluster.index)
+        if component == "etcd":
+            client = f"http://127.0.0.1:{cluster.etcd_port}"
+            peer = f"http://127.0.0.1:{cluster.etcd_port + 1}"
+            return [
+                str(toolchain.path("etcd")), "--name", cluster.name, "--data-dir", str(cdir / "etcd"),
+                "--listen-client-urls", client, "--advertise-client-urls", client,
+                "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                "--initial-cluster", f"{cluster.name}={peer}", "--logger", "zap",
+            ]
+        if component == "kube-apiserver":
+            return [
+                str(toolchain.path("kube-apiserver")),
+                f"--etcd-servers=http://127.0.0.1:{cluster.etcd_port}",
+                "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+                f"--secure-port={cluster.apiserver_port}", "--insecure-port=0",
+                f"--tls-cert-file={pki_dir / 'serving.crt'}", f"--tls-private-key-file={pki_dir / 'serving.key'}",
+                f"--token-auth-file={cdir / 'tokens.csv'}", "--authorization-mode=RBAC",
+                f"--service-account-issuer=https://{cluster.name}.kbmc.local",
+                f"--service-account-key-file={cdir / 'sa.pub'}",
+                f"--service-account-signing-key-file={cdir / 'sa.key'}",
+                f"--service-cluster-ip-range={net.service_cidr}", "--allow-privileged=true",
+                f"--audit-policy-file={pki_dir / 'audit-policy.yaml'}",
+                f"--audit-log-path={cdir / 'audit.log'}", "--audit-log-format=json",
+                "--audit-log-mode=batch", "--audit-log-batch-max-wait=200ms",
+                "--profiling=false", "--enable-priority-and-fairness=false",
+            ]
+        if component == "kube-controller-manager":
+            return [
+                str(toolchain.path("kube-controller-manager")),
+                f"--kubeconfig={cdir / 'controller-manager.kubeconfig'}",
+                f"--service-account-private-key-file={cdir / 'sa.key'}",
+                f"--root-ca-file={pki_dir / 'ca.crt'}",
+                # No cloud, no kubelet: the node agent plays the node, the volume provisioner and the LB.
+                "--controllers=*,-nodelifecycle,-cloud-node-lifecycle,-persistentvolume-binder,"
+                "-persistentvolume-expander,-attachdetach,-nodeipam,-route,-service,-csrsigning",
+                "--leader-elect=false", "--port=0", "--secure-port=0",
+                "--kube-api-qps=200", "--kube-api-burst=400",
+            ]
+        return [
+            sys.executable, "-m", "kbmc.dev.agent",
+            "--kubeconfig", str(cdir / "node-agent.kubeconfig"),
+            "--cluster", cluster.name, "--index", str(cluster.index),
+            "--volumes", str(cdir / "volumes"),
+        ]
+
+    def _wait_ready(self, cluster: ClusterState, component: str) -> None:
+        """Wait until ``component`` serves; fail with the tail of its log if it dies or times out."""
+        proc = cluster.procs[component]
+        log = self.directory / cluster.name / f"{component}.log"
+        checks: dict[str, Callable[[], bool]] = {
+            "etcd": lambda: b'"health":"true"' in _http(f"http://127.0.0.1:{cluster.etcd_port}/health"),
+            "kube-apiserver": lambda: _api(self, cluster, "/readyz") == b"ok",
+            "kube-controller-manager": lambda: b'"secrets"' in _api(
+                self, cluster, "/api/v1/namespaces/default/serviceaccounts/default"),
+            "node-agent": lambda: b'"type":"Ready","status":"True"' in _api(
+                self, cluster, f"/api/v1/nodes/{network.node_name(cluster.name)}").replace(b" ", b""),
+        }
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if proc.state() is ProcState.STOPPED:
+                raise BedError(f"{component} of {cluster.name} exited at start:\n{_tail(log)}\nlog: {log}")
+            if checks[component]():
+                return
+            time.sleep(0.2)
+        raise BedError(f"{component} of {cluster.name} not ready after {READY_TIMEOUT:.0f} s:\n"
+                       f"{_tail(log)}\nlog: {log}")
+
+
+def _ports(state: BedState) -> Iterator[tuple[int, str]]:
+    for c in state.clusters:
+        yield c.apiserver_port, f"kube-apiserver of {c.name}"
+        yield c.etcd_port, f"etcd of {c.name}"
+        yield c.etcd_port + 1, f"etcd peer of {c.name}"
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _http(url: str, token: str | None = None, cafile: Path | None = None) -> bytes:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    context = ssl.create_default_context(cafile=str(cafile)) if cafile else None
+    try:
+        with urllib.request.urlopen(request, timeout=2, context=context) as response:
+            body: bytes = response.read()
+            return body
+    except (urllib.error.URLError, OSError, ValueError):
+        return b""
+
+
+def _api(bed: Bed, cluster: ClusterState, path: str) -> bytes:
+    return _http(cluster.url + path, cluster.tokens["admin"], bed.directory / "pki" / "ca.crt")
+
+
+def _tail(log: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _write_kubeconfig(path: Path, entries: list[tuple[ClusterState, str]], ca: bytes) -> None:
+    """Write a kubeconfig with one context per cluster, named after the cluster."""
+    ca_data = base64.b64encode(ca).decode()
+    doc: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "preferences": {},
+        "clusters": [{"name": c.name, "cluster": {"server": c.url, "certificate-authority-data": ca_data}}
+                     for c, _ in entries],
+        "users": [{"name": f"{c.name}-{user}", "user": {"token": c.tokens[user]}} for c, user in entries],
+        "contexts": [{"name": c.name, "context": {"cluster": c.name, "user": f"{c.name}-{user}",
+                                                   "namespace": "default"}} for c, user in entries],
+        "current-context": entries[0][0].name,
+    }
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    path.chmod(0o600)
+
+
+def describe(state: BedState) -> list[dict[str, str]]:
+    """Rows for ``kbmc dev status``."""
+    rows = []
+    for c in state.clusters:
+        pids = " ".join(f"{k}={p.pid}" for k, p in c.procs.items() if p.state() is not ProcState.STOPPED)
+        rows.append({"cluster": c.name, "role": c.role, "url": c.url, "state": c.summary(), "pids": pids})
+    return rows
+
+

@@ -1,0 +1,62 @@
+"""API clients with explicit timeouts, no hidden urllib3 retries, and a ``kbmc/`` user agent.
+
+The official client has no per-client default timeout and retries three times inside urllib3, so a hung
+API server would take seconds per call. Every client made here fails a call to a hung server within
+``connect + read`` seconds; retrying is the caller's decision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import urllib3
+from kubernetes import client, config
+
+from kbmc import __version__
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Bounds of one API call."""
+
+    connect: float = 1.0
+    """Seconds to establish the TCP + TLS connection."""
+    read: float = 2.0
+    """Seconds to wait for the response once the request is sent (not used by watch streams)."""
+
+
+DEFAULT_TIMEOUTS = Timeouts()
+
+
+def user_agent(component: str) -> str:
+    """``kbmc/<version> (<component>)``; the node agent passes its own product name instead."""
+    return f"kbmc/{__version__} ({component})"
+
+
+def new_client(kubeconfig: Path | str, context: str | None = None, *, agent: str,
+               timeouts: Timeouts = DEFAULT_TIMEOUTS, kubeconfig_dict: dict[str, Any] | None = None
+               ) -> client.ApiClient:
+    """An ``ApiClient`` for one context of a kubeconfig file (or of an already parsed kubeconfig)."""
+    configuration = client.Configuration()
+    if kubeconfig_dict is not None:
+        config.load_kube_config_from_dict(kubeconfig_dict, context=context,
+                                          client_configuration=configuration, persist_config=False)
+    else:
+        config.load_kube_config(config_file=str(kubeconfig), context=context,
+                                client_configuration=configuration, persist_config=False)
+    configuration.retries = urllib3.Retry(total=0, connect=0, read=0, redirect=0, status=0, raise_on_status=False)
+    api = client.ApiClient(configuration)
+    api.user_agent = agent
+    rest = api.rest_client
+    default = (timeouts.connect, timeouts.read)
+    plain_request = rest.request
+
+    def request(method: str, url: str, headers: Any = None, body: Any = None, post_params: Any = None,
+                _request_timeout: Any = None) -> Any:
+        return plain_request(method, url, headers=headers, body=body, post_params=post_params,
+                             _request_timeout=_request_timeout or default)
+
+    rest.request = request
+    return api

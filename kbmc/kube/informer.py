@@ -1,0 +1,115 @@
+"""List + watch of one kind, as plain dicts, that survives its API server going away.
+
+``Informer`` lists, hands every object to ``on_event("SYNC", obj)``, then watches from the list's
+resourceVersion (with bookmarks) and hands over each event. On 410 GoneError it relists; on a connection error
+or a hung server it backs off and relists. The handler runs on the informer's thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+
+Obj = dict[str, Any]
+Handler = Callable[[str, Obj], None]
+ListFn = Callable[..., Any]
+
+log = logging.getLogger(__name__)
+
+WATCH_SECONDS = 30
+"""Server-side timeout of one watch request; the stream is then reopened from the last resourceVersion."""
+READ_TIMEOUT = WATCH_SECONDS + 15
+"""Client-side read timeout of a watch: longer than the server's, so only a hung server trips it."""
+
+
+class GoneError(Exception):
+    """The watch's resourceVersion is too old: list again."""
+
+
+def _lines(response: Any) -> Iterator[bytes]:
+    buffer = b""
+    for chunk in response.stream(16 * 1024, decode_content=False):
+        buffer += chunk
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            if line.strip():
+                yield line
+
+
+class Informer(threading.Thread):
+    """Keeps ``on_event`` fed with the state of one kind in one cluster until ``stop()``."""
+
+    def __init__(self, name: str, list_fn: ListFn, on_event: Handler, *,
+                 on_synced: Callable[[list[Obj]], None] | None = None, **list_kwargs: Any) -> None:
+        super().__init__(name=name, daemon=True)
+        self.list_fn = list_fn
+        self.on_event = on_event
+        self.on_synced = on_synced
+        self.list_kwargs = list_kwargs
+        self._stop_event = threading.Event()
+        self.synced = threading.Event()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+    def run(self) -> None:
+        backoff = 0.2
+        while not self._stop_event.is_set():
+            try:
+                version = self._list()
+                backoff = 0.2
+                while not self._stop_event.is_set():
+                    version = self._watch(version)
+            except GoneError:
+                log.info("informer=%s relist reason=gone", self.name)
+            except Exception as exc:  # connection refused, timeouts, 5xx: wait and list again
+                log.warning("informer=%s error=%r retry_in=%.1fs", self.name, exc, backoff)
+                self._stop_event.wait(backoff)
+                backoff = min(backoff * 2, 3.0)
+
+    def _list(self) -> str:
+        response = self.list_fn(**self.list_kwargs, _preload_content=False, _request_timeout=(2, 30))
+        body = json.loads(response.data)
+        items: list[Obj] = body.get("items") or []
+        kind = body.get("kind", "List").removesuffix("List")
+        api_version = body.get("apiVersion", "v1")
+        for item in items:
+            item.setdefault("kind", kind)
+            item.setdefault("apiVersion", api_version)
+            self.on_event("SYNC", item)
+        if self.on_synced is not None:
+            self.on_synced(items)
+        self.synced.set()
+        version: str = body["metadata"]["resourceVersion"]
+        return version
+
+    def _watch(self, version: str) -> str:
+        started = time.monotonic()
+        response = self.list_fn(
+            **self.list_kwargs, watch=True, resource_version=version, allow_watch_bookmarks=True,
+            timeout_seconds=WATCH_SECONDS, _preload_content=False, _request_timeout=(2, READ_TIMEOUT),
+        )
+        try:
+            for line in _lines(response):
+                if self._stop_event.is_set():
+                    break
+                event = json.loads(line)
+                obj: Obj = event["object"]
+                if event["type"] == "ERROR":
+                    if obj.get("code") == 410:
+                        raise GoneError()
+                    raise ApiException(status=obj.get("code"), reason=obj.get("message"))
+                version = obj["metadata"]["resourceVersion"]
+                if event["type"] != "BOOKMARK":
+                    self.on_event(event["type"], obj)
+        finally:
+            response.release_conn()
+        if time.monotonic() - started < 0.05:  # a server that closes watches at once: do not spin
+            self._stop_event.wait(0.5)
+        return version

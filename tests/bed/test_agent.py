@@ -1,0 +1,72 @@
+"""The node agent plays node, kubelet, scheduler, volume provisioner and load balancer over the API.
+
+Matrix: Pod -> bound, Running, Ready, pod IP, Endpoints follow it, deletion completes | PVC -> Bound to a
+provisioned PV, PV removed with the claim | LoadBalancer Service -> ingress from the cluster's own loopback
+pool, distinct per data plane; type changed away -> address released.
+"""
+
+from __future__ import annotations
+
+from kubernetes import client
+
+from kbmc.dev.bed import BedState
+from tests.kube import Clusters, Obj, condition, wait_for
+
+POD = {"metadata": {"name": "web", "labels": {"app": "web"}},
+       "spec": {"containers": [{"name": "main", "image": "example/web:1"}]}}
+SERVICE = {"metadata": {"name": "web"},
+           "spec": {"type": "LoadBalancer", "selector": {"app": "web"}, "ports": [{"port": 80}]}}
+
+
+def _ingress(svc: Obj | None) -> list[dict[str, str]]:
+    return ((svc or {}).get("status", {}).get("loadBalancer") or {}).get("ingress") or []
+
+
+def test_pod_runs_and_endpoints_follow(clusters: Clusters, bed_state: BedState, namespace: str) -> None:
+    core = client.CoreV1Api(clusters["k8s-1"])
+    core.create_namespaced_pod(namespace, POD)
+    core.create_namespaced_service(namespace, {**SERVICE, "spec": {**SERVICE["spec"], "type": "ClusterIP"}})
+    pod = wait_for(core.list_namespaced_pod, lambda p: condition(p, "Ready"), name="web", namespace=namespace)
+    assert pod is not None
+    assert pod["spec"]["nodeName"] == "k8s-1-node"
+    assert pod["status"]["phase"] == "Running"
+    assert pod["status"]["podIP"].startswith("10.101.")
+    assert pod["status"]["containerStatuses"][0]["ready"] is True
+    ip = pod["status"]["podIP"]
+    wait_for(core.list_namespaced_endpoints,
+             lambda ep: any(a["ip"] == ip for s in (ep or {}).get("subsets") or [] for a in s.get("addresses", [])),
+             name="web", namespace=namespace)
+    core.delete_namespaced_pod("web", namespace)  # graceful: the agent finishes it, as a kubelet would
+    wait_for(core.list_namespaced_pod, lambda p: p is None, name="web", namespace=namespace)
+
+
+def test_pvc_is_bound_and_released(clusters: Clusters, namespace: str) -> None:
+    core = client.CoreV1Api(clusters["k8s-2"])
+    core.create_namespaced_persistent_volume_claim(namespace, {
+        "metadata": {"name": "data"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "2Gi"}}}})
+    pvc = wait_for(core.list_namespaced_persistent_volume_claim,
+                   lambda c: (c or {}).get("status", {}).get("phase") == "Bound", name="data", namespace=namespace)
+    assert pvc is not None
+    assert pvc["status"]["capacity"]["storage"] == "2Gi"
+    volume = pvc["spec"]["volumeName"]
+    assert core.read_persistent_volume(volume).spec.claim_ref.name == "data"
+    core.delete_namespaced_persistent_volume_claim("data", namespace)
+    wait_for(core.list_persistent_volume, lambda pv: pv is None, name=volume)
+
+
+def test_load_balancers_get_addresses_from_their_cluster_pool(clusters: Clusters, bed_state: BedState,
+                                                              namespace: str) -> None:
+    seen = {}
+    for name in ("k8s-1", "k8s-2", "k8s-3"):
+        core = client.CoreV1Api(clusters[name])
+        core.create_namespaced_service(namespace, SERVICE)
+        svc = wait_for(core.list_namespaced_service, lambda s: bool(_ingress(s)), name="web", namespace=namespace)
+        seen[name] = _ingress(svc)[0]["ip"]
+        assert seen[name].startswith(f"127.{bed_state.cluster(name).index}.0.")
+        assert svc is not None and svc["spec"]["ports"][0]["nodePort"] >= 30000
+    assert len(set(seen.values())) == 3
+    core = client.CoreV1Api(clusters["k8s-3"])
+    core.patch_namespaced_service("web", namespace, {"spec": {"type": "ClusterIP", "ports": [{"port": 80,
+                                                                                               "nodePort": None}]}})
+    wait_for(core.list_namespaced_service, lambda s: not _ingress(s), name="web", namespace=namespace)
