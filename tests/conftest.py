@@ -3,6 +3,7 @@ reused by every test, torn down at the end; a fresh namespace per test in every 
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 from collections.abc import Iterator
@@ -59,7 +60,5 @@ def namespace(request: pytest.FixtureRequest, clusters: Clusters) -> Iterator[st
         client.CoreV1Api(api).create_namespace({"metadata": {"name": name}})
     yield name
     for api in clusters.values():
-        try:
+        with contextlib.suppress(client.ApiException):
             client.CoreV1Api(api).delete_namespace(name)
-        except client.ApiException:
-            pass  # a cluster a test left stopped or frozen: the bed goes away at the end anyway

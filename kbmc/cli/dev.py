@@ -29,8 +29,8 @@ def _progress(step: toolchain.Step, index: int) -> None:
 def ensure_toolchain() -> toolchain.Toolchain:
     """The cached binaries, building them first (with progress) when missing or corrupt."""
     directory = toolchain.toolchain_dir()
-    problem = toolchain.verify(directory)
-    if problem is not None and not Path(directory).exists():
+    problem = None if toolchain.bin_dir_override() else toolchain.verify(directory)
+    if problem is not None and not directory.exists():
         console.print(f"First run: building Kubernetes {toolchain.KUBE_DEB_VERSION} from Debian's source "
                       f"package into {directory}.")
     elif problem is not None:
@@ -40,6 +40,13 @@ def ensure_toolchain() -> toolchain.Toolchain:
     if problem is not None:
         console.print(f"Toolchain ready in {time.monotonic() - started:.0f} s.")
     return result
+
+
+@app.command("toolchain")
+def toolchain_command() -> None:
+    """Build (first time) or check the cached kube-apiserver, kube-controller-manager and etcd."""
+    chain = ensure_toolchain()
+    console.print(f"binaries: {chain.bin_dir}")
 
 
 @app.command()

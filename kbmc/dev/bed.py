@@ -38,6 +38,7 @@ from kbmc.errors import BedError, UsageError
 
 CONTROL = "control"
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "node-agent")
+SHORT = {"etcd": "etcd", "kube-apiserver": "apiserver", "kube-controller-manager": "kcm", "node-agent": "agent"}
 #: Identities in every cluster's token file. The admin, the controller-manager and the agent are
 #: cluster admins (group system:masters); ``nobody`` has no bindings at all (for RBAC checks).
 USERS = {
@@ -405,7 +406,7 @@ def describe(state: BedState) -> list[dict[str, str]]:
     """Rows for ``kbmc dev status``."""
     rows = []
     for c in state.clusters:
-        pids = " ".join(f"{k}={p.pid}" for k, p in c.procs.items() if p.state() is not ProcState.STOPPED)
+        pids = " ".join(f"{SHORT[k]}={p.pid}" for k, p in c.procs.items() if p.state() is not ProcState.STOPPED)
         rows.append({"cluster": c.name, "role": c.role, "url": c.url, "state": c.summary(), "pids": pids})
     return rows
 

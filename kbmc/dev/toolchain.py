@@ -109,13 +109,18 @@ def verify(directory: Path) -> str | None:
     return None
 
 
+def bin_dir_override() -> str | None:
+    """``KBMC_KUBE_BIN_DIR``: use binaries from there instead of building them."""
+    return os.environ.get("KBMC_KUBE_BIN_DIR") or None
+
+
 def ensure(progress: Progress | None = None, version: str = KUBE_DEB_VERSION) -> Toolchain:
     """Return a usable toolchain, building it first when the cache is missing or corrupt.
 
     ``KBMC_KUBE_BIN_DIR`` points at a directory that already holds the binaries (no build, no checks
     beyond their presence). Concurrent callers wait for one another through a lock file.
     """
-    override = os.environ.get("KBMC_KUBE_BIN_DIR")
+    override = bin_dir_override()
     if override:
         missing = [n for n in BINARIES if not (Path(override) / n).is_file()]
         if missing:

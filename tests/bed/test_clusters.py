@@ -17,7 +17,7 @@ from kubernetes import client
 
 from kbmc.dev.bed import Bed, BedState
 from kbmc.kube.client import new_client
-from tests.kube import Clusters, condition, wait_for
+from tests.kube import Clusters, wait_for
 
 
 def test_every_cluster_has_its_context_and_a_ready_node(bed_state: BedState, clusters: Clusters) -> None:
