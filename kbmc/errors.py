@@ -5,6 +5,8 @@ Each message says what was wrong, where (object, field, data plane, file) and wh
 
 from __future__ import annotations
 
+import json
+
 
 class KbmcError(Exception):
     """Base of kbmc's own errors; the CLI prints the message and exits non-zero."""
@@ -24,3 +26,40 @@ class UsageError(KbmcError):
     """A command was called with arguments that cannot work."""
 
     exit_code = 2
+
+
+class PlacementError(KbmcError):
+    """The placement annotation cannot be honoured (unknown, duplicated, empty or refused data plane)."""
+
+
+class DataPlaneUnavailableError(KbmcError):
+    """A request was about to go to a data plane marked unavailable; it was not sent."""
+
+
+class ClusterSpecError(KbmcError):
+    """A Cluster the schema accepted but kbmc cannot build (unknown componentDef, unknown service, ...)."""
+
+
+class ComponentDefinitionError(KbmcError):
+    """A ComponentDefinition is missing or inconsistent."""
+
+
+class ApiError(KbmcError):
+    """An API server answered with an error Status."""
+
+    def __init__(self, status: int, reason: str, message: str, where: str) -> None:
+        super().__init__(f"{where}: {status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.api_message = message
+
+    @classmethod
+    def from_body(cls, status: int, body: bytes | None, method: str, path: str) -> ApiError:
+        try:
+            decoded = json.loads(body or b"{}")
+        except ValueError:
+            decoded = {}
+        if not isinstance(decoded, dict):
+            decoded = {}
+        text = (body or b"").decode(errors="replace")[:200]
+        return cls(status, str(decoded.get("reason", "")), str(decoded.get("message", text)), f"{method} {path}")

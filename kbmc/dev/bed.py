@@ -161,7 +161,7 @@ class Bed:
             if not 1 <= count <= MAX_DATA_PLANES:
                 raise UsageError(f"--data-planes must be between 1 and {MAX_DATA_PLANES}, not {count}")
             state = self._plan(toolchain, count, base_port)
-            busy = [f"{port} ({what})" for port, what in _ports(state) if not _port_free(port)]
+            busy = [f"{port} ({what})" for port, what in _ports(state) if not port_free(port)]
             if busy:
                 raise BedError(
                     f"port(s) already in use: {', '.join(busy)}; stop what holds them or pick another "
@@ -353,8 +353,10 @@ def _ports(state: BedState) -> Iterator[tuple[int, str]]:
         yield c.etcd_port + 1, f"etcd peer of {c.name}"
 
 
-def _port_free(port: int) -> bool:
+def port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the servers themselves do (Go sets SO_REUSEADDR): old TIME_WAIT connections do not count.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

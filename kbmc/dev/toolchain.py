@@ -36,6 +36,17 @@ DEB_PACKAGES = (
     "etcd-server",
     "etcd-client",
 )
+#: Bumped whenever the build recipe changes, so caches built by an older recipe are rebuilt.
+BUILD_REVISION = "kbmc2"
+#: Source fixes applied before building: (file, text, replacement). Go >= 1.18 changed reflect.Value's
+#: internals, so the vendored OpenAPI validators took every empty string for null and rejected "" in
+#: custom resources ("must be of type string: null"); upstream kube-openapi later reduced the check to nil.
+SOURCE_PATCHES = tuple(
+    (path, "if data == nil || reflect.DeepEqual(reflect.Zero(reflect.TypeOf(data)), reflect.ValueOf(data)) {",
+     "if data == nil {")
+    for path in ("vendor/k8s.io/kube-openapi/pkg/validation/validate/type.go",
+                 "vendor/github.com/go-openapi/validate/type.go")
+)
 BINARIES = ("kube-apiserver", "kube-controller-manager", "etcd", "etcdctl")
 APT_SOURCES = "".join(
     f"{kind} [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/{repo} main\n"
@@ -55,7 +66,7 @@ class Step:
 STEPS = (
     Step("fetch Debian package lists", "about 5 s"),
     Step("download the kubernetes source package, Go 1.19 and etcd", "about 10 s"),
-    Step("unpack and patch the source (reflect2 1.0.2 for Go >= 1.18)", "about 10 s"),
+    Step("unpack and patch the source for Go 1.19 (reflect2, OpenAPI validation)", "about 10 s"),
     Step("compile kube-apiserver and kube-controller-manager", "6 to 10 min on 2 cores"),
     Step("install into the cache", "a second"),
 )
@@ -70,7 +81,7 @@ def cache_root() -> Path:
 
 
 def toolchain_dir(version: str = KUBE_DEB_VERSION) -> Path:
-    return cache_root() / f"kube-{version}"
+    return cache_root() / f"kube-{version}-{BUILD_REVISION}"
 
 
 @dataclass(frozen=True)
@@ -185,6 +196,12 @@ def _build_in(work: Path, target: Path, version: str, progress: Progress) -> Non
     reflect2 = tree / "vendor/github.com/modern-go/reflect2"
     shutil.rmtree(reflect2)
     shutil.copytree(root / "usr/share/gocode/src/github.com/modern-go/reflect2", reflect2)
+    for path, text, replacement in SOURCE_PATCHES:
+        source = tree / path
+        content = source.read_text()
+        if text not in content:
+            raise ToolchainError(f"step '{STEPS[2].title}' failed: {source} does not contain the code to patch")
+        source.write_text(content.replace(text, replacement))
     gopath = work / "gopath"
     (gopath / "src/k8s.io").mkdir(parents=True)
     (gopath / "src/k8s.io/kubernetes").symlink_to(tree)

@@ -92,4 +92,6 @@ def test_failing_build_names_the_step_and_the_log(tmp_path: Path, monkeypatch: p
     log = tmp_path / "build-0.0-no-such-version.log"
     assert f"log: {log}" in message
     assert "kubernetes=0.0-no-such-version" in log.read_text()
-    assert not (tmp_path / "kube-0.0-no-such-version").exists()
+    target = toolchain.toolchain_dir("0.0-no-such-version")
+    assert not target.exists()
+    assert not target.with_name(target.name + ".build").exists()

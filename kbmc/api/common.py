@@ -1,0 +1,83 @@
+"""Pieces shared by kbmc's resource models: the base config (camelCase aliases identical to the CRD
+field names), Kubernetes-shaped helper types, and the schema markers the CRD generator understands."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic.alias_generators import to_camel
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+"""RFC 1123 label: what Kubernetes accepts in a name that becomes part of other objects' names."""
+ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
+"""A valid environment variable name (as Kubernetes validates EnvVar.name)."""
+
+
+class Model(BaseModel):
+    """Base of every model: camelCase aliases, field docstrings become CRD descriptions.
+
+    Unknown fields are ignored when reading (the API server has already pruned them)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, use_attribute_docstrings=True,
+                              extra="ignore")
+
+    def dump(self) -> dict[str, Any]:
+        """The object as the API wants it: aliases, no unset optional fields."""
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+IntOrString = Annotated[
+    int | str,
+    WithJsonSchema({"x-kubernetes-int-or-string": True,
+                    "anyOf": [{"type": "integer"}, {"type": "string"}]}),
+]
+"""A quantity or port: ``100m``, ``1Gi``, ``2``."""
+
+FreeForm = Annotated[dict[str, Any], WithJsonSchema({"type": "object", "x-kubernetes-preserve-unknown-fields": True})]
+"""An embedded Kubernetes object kept as is (a PodSpec, a ServiceSpec): the API server validates it when
+kbmc creates the real object in a data plane."""
+
+StringMap = dict[str, str]
+
+
+def list_map(*keys: str) -> dict[str, Any]:
+    """Schema marker: a list whose items are unique by ``keys`` (duplicates are rejected)."""
+    return {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": list(keys)}
+
+
+class ObjectMeta(Model):
+    """The parts of metav1.ObjectMeta kbmc reads and writes."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str | None = None
+    generate_name: str | None = None
+    namespace: str | None = None
+    uid: str | None = None
+    resource_version: str | None = None
+    generation: int | None = None
+    labels: StringMap = Field(default_factory=dict)
+    annotations: StringMap = Field(default_factory=dict)
+    finalizers: list[str] = Field(default_factory=list)
+    deletion_timestamp: str | None = None
+    creation_timestamp: str | None = None
+
+
+class Condition(Model):
+    """metav1.Condition."""
+
+    type: Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9]*$", max_length=316)]
+    """PascalCase type, e.g. Ready."""
+    status: Literal["True", "False", "Unknown"]
+    reason: Annotated[str, Field(pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$", max_length=1024)]
+    """One CamelCase word saying why."""
+    message: Annotated[str, Field(max_length=32768)] = ""
+    """Human-readable detail."""
+    last_transition_time: Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+    """When status last changed."""
+    observed_generation: Annotated[int, Field(ge=0)] | None = None
+    """The .metadata.generation the condition was computed from."""
+
+
+Conditions = Annotated[list[Condition], Field(json_schema_extra=list_map("type"))]

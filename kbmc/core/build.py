@@ -1,0 +1,166 @@
+"""Build the manifests a Cluster needs in each data plane (pure).
+
+Per component: in every data plane of the placement the env ConfigMap, script ConfigMaps, the
+ServiceAccount / Role / RoleBinding ``kb-<cluster>`` and mirrored Services; in an instance's own data plane
+its Pod, its PVCs and its ``unique`` pod Services. Pods are left out while ``hold_pods`` says their vars
+are not resolved yet.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kbmc.api.cluster import Cluster, ClusterComponentSpec
+from kbmc.api.componentdefinition import ComponentDefinition
+from kbmc.core import names
+from kbmc.core.services import ServicePlan
+
+Manifest = dict[str, Any]
+KIND_ORDER = ("ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Service", "PersistentVolumeClaim", "Pod")
+
+
+@dataclass(frozen=True)
+class ComponentInput:
+    """Everything needed to build one component, already resolved."""
+
+    spec: ClusterComponentSpec
+    definition: ComponentDefinition
+    services: list[ServicePlan]
+    ordinals: Mapping[int, str]
+    """Ordinal -> data plane, for the ordinals that exist (or are to be created)."""
+    planes: list[str]
+    """Data planes of the placement that hold the component's shared objects."""
+    env: Mapping[str, str]
+    hold_pods: bool
+    scripts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Script template name -> files."""
+
+
+def spec_hash(spec: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _meta(name: str, namespace: str, labels: Mapping[str, str], annotations: Mapping[str, str] | None = None
+          ) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "namespace": namespace, "labels": dict(labels)}
+    if annotations:
+        meta["annotations"] = dict(annotations)
+    return meta
+
+
+def build_cluster(cluster: Cluster, components: list[ComponentInput],
+                  service_defaults: Mapping[str, Mapping[str, str]]) -> dict[str, list[Manifest]]:
+    """Data plane -> manifests, sorted in apply order. ``service_defaults``: a DataPlane's annotations."""
+    name, namespace = cluster.metadata.name or "", cluster.metadata.namespace or "default"
+    uid = cluster.metadata.uid or ""
+    out: dict[str, list[Manifest]] = {}
+
+    def put(plane: str, manifest: Manifest) -> None:
+        out.setdefault(plane, []).append(manifest)
+
+    all_planes = sorted({p for c in components for p in (*c.planes, *c.ordinals.values())})
+    rules = [r.dump() for c in components for r in c.definition.spec.policy_rules]
+    account = names.account(name)
+    base = names.labels(name, uid)
+    for plane in all_planes:
+        put(plane, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(account, namespace, base)})
+        put(plane, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                    "metadata": _meta(account, namespace, base), "rules": rules})
+        put(plane, {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                    "metadata": _meta(account, namespace, base),
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": account},
+                    "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}]})
+    for comp in components:
+        for plane, manifest in _component(name, namespace, uid, comp, service_defaults):
+            put(plane, manifest)
+    return {p: sorted(ms, key=lambda m: KIND_ORDER.index(m["kind"])) for p, ms in out.items()}
+
+
+def _component(cluster: str, namespace: str, uid: str, comp: ComponentInput,
+               service_defaults: Mapping[str, Mapping[str, str]]) -> list[tuple[str, Manifest]]:
+    spec = comp.spec
+    labels = names.labels(cluster, uid, spec.name)
+    out: list[tuple[str, Manifest]] = []
+    env_name = names.env_config_map(cluster, spec.name)
+    for plane in comp.planes:
+        out.append((plane, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(env_name, namespace, labels),
+                            "data": dict(comp.env)}))
+        for script in comp.definition.spec.scripts:
+            out.append((plane, {"apiVersion": "v1", "kind": "ConfigMap",
+                                "metadata": _meta(names.script_config_map(cluster, spec.name, script.name),
+                                                  namespace, labels),
+                                "data": dict(comp.scripts.get(script.name, {}))}))
+    for plan in comp.services:
+        out.extend(_services(cluster, namespace, labels, comp, plan, service_defaults))
+    for ordinal, plane in sorted(comp.ordinals.items()):
+        pod = names.pod(cluster, spec.name, ordinal)
+        instance_labels = {**labels, names.POD_NAME: pod, names.ORDINAL: str(ordinal)}
+        for template in spec.volume_claim_templates:
+            out.append((plane, {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                                "metadata": _meta(names.pvc(template.name, cluster, spec.name, ordinal), namespace,
+                                                  instance_labels),
+                                "spec": template.spec.dump()}))
+        if not comp.hold_pods:
+            out.append((plane, _pod(cluster, namespace, comp, ordinal, instance_labels)))
+    return out
+
+
+def _services(cluster: str, namespace: str, labels: Mapping[str, str], comp: ComponentInput, plan: ServicePlan,
+              service_defaults: Mapping[str, Mapping[str, str]]) -> list[tuple[str, Manifest]]:
+    spec_base = {k: v for k, v in plan.spec.items() if k not in ("type", "selector")}
+    selector = {names.INSTANCE: cluster, names.COMPONENT: comp.spec.name}
+    out = []
+    targets: list[tuple[str, str, dict[str, str]]] = []  # (service name, data plane, selector)
+    if plan.pod_service:
+        for ordinal, home in sorted(comp.ordinals.items()):
+            svc = names.pod_service(cluster, comp.spec.name, plan.suffix, ordinal)
+            pod_selector = {**selector, names.POD_NAME: names.pod(cluster, comp.spec.name, ordinal)}
+            planes = [home] if plan.placement == "unique" else comp.planes
+            targets.extend((svc, plane, pod_selector) for plane in planes)
+    else:
+        svc = names.service(cluster, comp.spec.name, plan.suffix)
+        targets.extend((svc, plane, selector) for plane in comp.planes)
+    for svc, plane, sel in targets:
+        spec = {**copy.deepcopy(spec_base), "type": plan.type, "selector": sel}
+        if plan.pod_service and plan.type == "LoadBalancer":
+            spec["externalTrafficPolicy"] = "Local"
+        annotations = {**service_defaults.get(plane, {}), **plan.annotations}
+        out.append((plane, {"apiVersion": "v1", "kind": "Service",
+                            "metadata": _meta(svc, namespace, labels, annotations), "spec": spec}))
+    return out
+
+
+def _pod(cluster: str, namespace: str, comp: ComponentInput, ordinal: int, labels: Mapping[str, str]) -> Manifest:
+    spec = comp.spec
+    pod_spec = comp.definition.spec.runtime.dump()
+    env_from = {"configMapRef": {"name": names.env_config_map(cluster, spec.name)}}
+    extra_env = [e.dump() for e in spec.env]
+    for index, container in enumerate(pod_spec["containers"]):
+        container["envFrom"] = [env_from, *container.get("envFrom", [])]
+        if extra_env:
+            container["env"] = [*container.get("env", []), *extra_env]
+        if index == 0 and (spec.resources.limits or spec.resources.requests):
+            container["resources"] = spec.resources.dump()
+    volumes = list(pod_spec.get("volumes", []))
+    for template in spec.volume_claim_templates:
+        volumes.append({"name": template.name, "persistentVolumeClaim": {
+            "claimName": names.pvc(template.name, cluster, spec.name, ordinal)}})
+    for script in comp.definition.spec.scripts:
+        source: dict[str, Any] = {"name": names.script_config_map(cluster, spec.name, script.name)}
+        if script.default_mode is not None:
+            source["defaultMode"] = script.default_mode
+        volumes.append({"name": script.volume_name, "configMap": source})
+    if volumes:
+        pod_spec["volumes"] = volumes
+    pod_spec["serviceAccountName"] = spec.service_account_name or names.account(cluster)
+    pod_spec["hostname"] = names.pod(cluster, spec.name, ordinal)
+    annotations = {**spec.annotations, names.SPEC_HASH: spec_hash(pod_spec)}
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": _meta(names.pod(cluster, spec.name, ordinal), namespace, {**spec.labels, **labels},
+                              annotations),
+            "spec": pod_spec}

@@ -1,0 +1,58 @@
+"""Object names, labels and annotation keys: KubeBlocks' where kbmc keeps its contract, ``kbmc.io/`` for
+kbmc's own."""
+
+from __future__ import annotations
+
+PLACEMENT = "apps.kubeblocks.io/multi-cluster-placement"
+SERVICE_PLACEMENT = "apps.kubeblocks.io/multi-cluster-service-placement"
+INSTANCES = "kbmc.io/instance-placement"
+"""On the Cluster: JSON {component: {ordinal: data plane}}, written before anything is created."""
+PENDING_CLEANUP = "kbmc.io/pending-cleanup"
+"""On a deleting Cluster: data planes (comma-separated) whose cleanup waits for them to be available."""
+SPEC_HASH = "kbmc.io/spec-hash"
+FINALIZER = "kbmc.io/cleanup"
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+INSTANCE = "app.kubernetes.io/instance"
+COMPONENT = "apps.kubeblocks.io/component-name"
+POD_NAME = "apps.kubeblocks.io/pod-name"
+CLUSTER_UID = "kbmc.io/cluster-uid"
+ORDINAL = "kbmc.io/ordinal"
+MANAGER = "kbmc"
+
+
+def pod(cluster: str, component: str, ordinal: int) -> str:
+    return f"{cluster}-{component}-{ordinal}"
+
+
+def pvc(template: str, cluster: str, component: str, ordinal: int) -> str:
+    return f"{template}-{cluster}-{component}-{ordinal}"
+
+
+def env_config_map(cluster: str, component: str) -> str:
+    return f"{cluster}-{component}-env"
+
+
+def script_config_map(cluster: str, component: str, script: str) -> str:
+    return f"{cluster}-{component}-{script}"
+
+
+def service(cluster: str, component: str, service_name: str) -> str:
+    return f"{cluster}-{component}-{service_name}"
+
+
+def pod_service(cluster: str, component: str, service_name: str, ordinal: int) -> str:
+    return f"{cluster}-{component}-{service_name}-{ordinal}"
+
+
+def account(cluster: str) -> str:
+    """ServiceAccount, Role and RoleBinding of a Cluster's pods in every data plane (KubeBlocks' name)."""
+    return f"kb-{cluster}"
+
+
+def labels(cluster: str, uid: str, component: str | None = None) -> dict[str, str]:
+    """Ownership labels of everything kbmc creates in a data plane (no cross-cluster ownerReferences)."""
+    out = {MANAGED_BY: MANAGER, INSTANCE: cluster, CLUSTER_UID: uid}
+    if component is not None:
+        out[COMPONENT] = component
+    return out

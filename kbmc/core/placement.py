@@ -1,0 +1,99 @@
+"""Which data plane each instance ordinal lives in.
+
+The placement is the annotation's list of data planes (or kbmc's deterministic choice, written back).
+Ordinal i goes to ``placement[i % n]``, except that an ordinal created while that data plane is marked
+unavailable goes to the next available one of the placement. Once recorded, an ordinal never moves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from kbmc.errors import PlacementError
+
+
+@dataclass(frozen=True)
+class PlaneView:
+    """What placement needs to know of a data plane."""
+
+    name: str
+    available: bool = True
+    allowed_namespaces: tuple[str, ...] = ()
+
+    def admits(self, namespace: str) -> bool:
+        return not self.allowed_namespaces or namespace in self.allowed_namespaces
+
+
+def parse(value: str, annotation: str) -> list[str]:
+    """Split the placement annotation; every mistake is an error naming the annotation and the entry."""
+    if not value.strip():
+        raise PlacementError(f"annotation {annotation} is empty: list data planes, e.g. k8s-1,k8s-2,k8s-3")
+    names = value.split(",")
+    for name in names:
+        if not name:
+            raise PlacementError(f"annotation {annotation}={value!r} has an empty entry")
+        if name != name.strip() or any(c.isspace() for c in name):
+            raise PlacementError(f"annotation {annotation}={value!r}: entry {name!r} contains whitespace")
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise PlacementError(f"annotation {annotation}={value!r} names {', '.join(duplicates)} more than once")
+    return names
+
+
+def check(names: list[str], planes: Mapping[str, PlaneView], namespace: str, annotation: str) -> None:
+    """Every named data plane must exist and admit the Cluster's namespace."""
+    unknown = [n for n in names if n not in planes]
+    if unknown:
+        known = ", ".join(sorted(planes)) or "none"
+        raise PlacementError(f"annotation {annotation} names unknown data plane(s) {', '.join(unknown)} "
+                             f"(known: {known})")
+    refused = [n for n in names if not planes[n].admits(namespace)]
+    if refused:
+        raise PlacementError(f"data plane(s) {', '.join(refused)} do not admit namespace {namespace} "
+                             "(DataPlane spec.allowedNamespaces)")
+
+
+def choose(key: str, replicas: int, planes: Mapping[str, PlaneView], namespace: str) -> list[str]:
+    """kbmc's choice when the annotation is absent: every available data plane admitting the namespace
+    when there are at least as many replicas, else ``replicas`` consecutive ones from a start derived
+    from the Cluster's key (spreads Clusters, same answer every time)."""
+    candidates = sorted(n for n, p in planes.items() if p.available and p.admits(namespace))
+    if not candidates:
+        raise PlacementError(f"no available data plane admits namespace {namespace}")
+    if replicas >= len(candidates):
+        return candidates
+    start = int(hashlib.sha256(key.encode()).hexdigest(), 16) % len(candidates)
+    rotated = candidates[start:] + candidates[:start]
+    return sorted(rotated[: max(replicas, 1)])
+
+
+@dataclass
+class Assignment:
+    """Ordinal -> data plane for one component."""
+
+    planes: dict[int, str] = field(default_factory=dict)
+    """Ordinals that have a data plane (recorded or newly given)."""
+    waiting: list[int] = field(default_factory=list)
+    """Ordinals below replicas that no available data plane of the placement can take now."""
+    retired: dict[int, str] = field(default_factory=dict)
+    """Recorded ordinals at or above replicas: their objects are to be removed."""
+
+
+def assign(placement: list[str], replicas: int, recorded: Mapping[int, str],
+           planes: Mapping[str, PlaneView]) -> Assignment:
+    out = Assignment(retired={o: p for o, p in recorded.items() if o >= replicas})
+    n = len(placement)
+    for ordinal in range(replicas):
+        if ordinal in recorded:
+            out.planes[ordinal] = recorded[ordinal]
+            continue
+        for step in range(n):
+            name = placement[(ordinal + step) % n]
+            if name in planes and planes[name].available:
+                out.planes[ordinal] = name
+                break
+        else:
+            out.waiting.append(ordinal)
+    return out

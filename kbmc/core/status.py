@@ -1,0 +1,116 @@
+"""Status, conditions, phase and transition events, computed from what was observed (pure; the clock is
+passed in)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from kbmc.api.cluster import ClusterPhase, ClusterStatus, ComponentStatus, InstanceStatus
+from kbmc.api.common import Condition
+
+EventType = Literal["Normal", "Warning"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A condition to report False: its type, one-word reason and a message naming what and where."""
+
+    type: str
+    reason: str
+    message: str
+
+
+@dataclass
+class Observation:
+    """Everything status is computed from, gathered by one reconcile pass."""
+
+    generation: int
+    deleting: bool = False
+    problems: list[Problem] = field(default_factory=list)
+    """Conditions that are False (invalid spec, unavailable data plane, waiting addresses, ...)."""
+    components: dict[str, list[InstanceStatus]] = field(default_factory=dict)
+    blocked: bool = False
+    """The Cluster cannot be built at all (invalid spec or placement)."""
+    degraded: bool = False
+    """Some instances are in a data plane that is unavailable or unreachable."""
+
+
+CONDITION_TYPES = ("Ready", "PlacementValid", "SpecValid", "DataPlanesAvailable", "DataPlanesReachable",
+                   "AddressesResolved", "ResourcesApplied")
+OK_REASONS = {"Ready": "AllInstancesReady", "PlacementValid": "Valid", "SpecValid": "Valid",
+              "DataPlanesAvailable": "Available", "DataPlanesReachable": "Reachable",
+              "AddressesResolved": "Resolved", "ResourcesApplied": "Applied"}
+
+
+Event = tuple[EventType, str, str]
+
+
+def compute(previous: ClusterStatus, seen: Observation, now: str) -> tuple[ClusterStatus, list[Event]]:
+    instances = [i for items in seen.components.values() for i in items]
+    all_ready = all(i.ready for i in instances) and not seen.blocked
+    problems = {p.type: p for p in seen.problems}
+    if not all_ready and "Ready" not in problems:
+        waiting = [i.name for i in instances if not i.ready]
+        problems["Ready"] = Problem("Ready", "InstancesNotReady", f"not ready: {', '.join(waiting)}")
+    old = {c.type: c for c in previous.conditions}
+    conditions = []
+    events: list[Event] = []
+    for kind in CONDITION_TYPES:
+        problem = problems.get(kind)
+        state: Literal["True", "False"] = "False" if problem else "True"
+        reason = problem.reason if problem else OK_REASONS[kind]
+        message = problem.message if problem else ""
+        before = old.get(kind)
+        if before is None and state == "True" and kind != "Ready":
+            continue  # only report positive conditions once they were negative (keeps status short)
+        changed = before is None or before.status != state
+        conditions.append(Condition(type=kind, status=state, reason=reason, message=message,
+                                    last_transition_time=before.last_transition_time if before and not changed else now,
+                                    observed_generation=seen.generation))
+        if problem and (changed or before is None or before.message != message) and kind != "Ready":
+            events.append(("Warning", problem.reason, problem.message))
+        if kind == "Ready" and state == "True" and changed:
+            events.append(("Normal", "Ready", "all instances are ready"))
+    phase = _phase(previous.phase, seen, all_ready)
+    components = {
+        name: ComponentStatus(phase=_component_phase(items, seen), instances=items)
+        for name, items in seen.components.items()
+    }
+    status = ClusterStatus(observed_generation=seen.generation, phase=phase, components=components,
+                           conditions=conditions)
+    return status, events
+
+
+def _phase(previous: str | None, seen: Observation, all_ready: bool) -> ClusterPhase:
+    if seen.deleting:
+        return "Deleting"
+    if seen.blocked:
+        return "Failed"
+    if seen.degraded:
+        return "Abnormal"
+    if all_ready:
+        return "Running"
+    if previous in (None, "Creating", "Failed"):
+        return "Creating"
+    return "Updating"
+
+
+def _component_phase(items: list[InstanceStatus], seen: Observation) -> ClusterPhase:
+    if seen.deleting:
+        return "Deleting"
+    if any(i.pod_phase == "Unknown" for i in items):
+        return "Abnormal"
+    if items and all(i.ready for i in items):
+        return "Running"
+    return "Creating" if not any(i.ready for i in items) else "Updating"
+
+
+def same(a: ClusterStatus, b: ClusterStatus) -> bool:
+    """Equal for the purpose of writing status (a write only when something changed)."""
+    return _plain(a) == _plain(b)
+
+
+def _plain(status: ClusterStatus) -> Mapping[str, Any]:
+    return status.model_dump(by_alias=True, exclude_none=True, mode="json")

@@ -1,0 +1,89 @@
+"""Resolve a ComponentDefinition's vars into the env ConfigMap, with KubeBlocks' formats.
+
+- ``host`` of a pod service: sorted, comma-separated Service names; of a component service: its name.
+- ``loadBalancer``: ``<svcName>:<address>`` sorted and comma-separated; a pod service's address is its
+  ingress in its pod's data plane. NodePort services advertise ``<svcName>:<node address>:<nodePort>``
+  of that data plane (ports differ per cluster).
+- With both, addresses win for LoadBalancer / NodePort services, host names otherwise.
+- ``Required`` parts not yet known hold the pods back; the waiting Service names are reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from kbmc.api.componentdefinition import ComponentDefinition, ServiceVarSelector
+from kbmc.core.services import ServicePlan
+from kbmc.errors import ComponentDefinitionError
+
+
+@dataclass(frozen=True)
+class SeenService:
+    """What kbmc observed of one Service copy in one data plane."""
+
+    ingress: tuple[str, ...] = ()
+    node_ports: tuple[int, ...] = ()
+
+
+@dataclass
+class Resolution:
+    env: dict[str, str] = field(default_factory=dict)
+    waiting: list[str] = field(default_factory=list)
+    """Services whose address a Required var still lacks."""
+
+
+def resolve(definition: ComponentDefinition, plans: list[ServicePlan], cluster: str, component: str,
+            ordinals: Mapping[int, str], seen: Mapping[tuple[str, str], SeenService],
+            node_addresses: Mapping[str, str]) -> Resolution:
+    """``ordinals``: ordinal -> data plane; ``seen``: (data plane, Service name) -> observation."""
+    out = Resolution()
+    by_name = {p.name: p for p in plans}
+    for var in definition.spec.vars:
+        ref = var.value_from.service_var_ref if var.value_from else None
+        if ref is None:
+            out.env[var.name] = var.value or ""
+            continue
+        plan = by_name.get(ref.name)
+        if plan is None:
+            if ref.optional:
+                continue
+            raise ComponentDefinitionError(
+                f"ComponentDefinition {definition.metadata.name}: var {var.name} refers to service {ref.name}, "
+                "which this Cluster does not create")
+        value, waiting = _service_value(ref, plan, cluster, component, ordinals, seen, node_addresses)
+        out.waiting.extend(w for w in waiting if w not in out.waiting)
+        if value is not None:
+            out.env[var.name] = value
+    return out
+
+
+def _service_value(ref: ServiceVarSelector, plan: ServicePlan, cluster: str, component: str,
+                   ordinals: Mapping[int, str], seen: Mapping[tuple[str, str], SeenService],
+                   node_addresses: Mapping[str, str]) -> tuple[str | None, list[str]]:
+    placed = sorted(ordinals)
+    svc_names = plan.object_names(cluster, component, placed)
+    if ref.port is not None and ref.host is None and ref.load_balancer is None:
+        ports = plan.spec["ports"]
+        chosen = next((p for p in ports if p.get("name") == ref.port.name), ports[0])
+        return str(chosen["port"]), []
+    wants_address = ref.load_balancer is not None and plan.type in ("LoadBalancer", "NodePort")
+    if not wants_address:
+        return ",".join(sorted(svc_names)), []
+    if not placed:
+        return "", []
+    entries, waiting = [], []
+    planes = [ordinals[o] for o in placed] if plan.pod_service else sorted(set(ordinals.values()))[:1]
+    for name, plane in zip(svc_names, planes, strict=True):
+        observed = seen.get((plane, name), SeenService())
+        if plan.type == "LoadBalancer" and observed.ingress:
+            entries.append(f"{name}:{observed.ingress[0]}")
+        elif plan.type == "NodePort" and observed.node_ports and plane in node_addresses:
+            entries.append(f"{name}:{node_addresses[plane]}:{observed.node_ports[0]}")
+        else:
+            waiting.append(name)
+    if waiting:
+        if ref.load_balancer == "Required":
+            return None, waiting
+        return "", []
+    return ",".join(sorted(entries)), []

@@ -1,0 +1,1 @@
+"""The control-plane operator: kopf at the edge, a work queue of Clusters, one reconcile."""
