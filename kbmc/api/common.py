@@ -23,8 +23,19 @@ class Model(BaseModel):
                               extra="ignore")
 
     def dump(self) -> dict[str, Any]:
-        """The object as the API wants it: aliases, no unset optional fields."""
-        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+        """The object as the API stores it: aliases, no unset fields, no empty lists or maps (the API server
+        drops those, so keeping them would look like drift)."""
+        pruned: dict[str, Any] = _prune(self.model_dump(by_alias=True, exclude_none=True, mode="json"))
+        return pruned
+
+
+def _prune(value: Any) -> Any:
+    if isinstance(value, dict):
+        out = {k: _prune(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v not in ({}, [])}
+    if isinstance(value, list):
+        return [_prune(v) for v in value]
+    return value
 
 
 IntOrString = Annotated[

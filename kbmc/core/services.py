@@ -52,7 +52,7 @@ def plan_services(component: ClusterComponentSpec, definition: ComponentDefiniti
                                    "not one of unique, mirror")
         pod_service = bool(override.pod_service if override and override.pod_service is not None
                            else service.pod_service)
-        spec = service.spec.model_dump(by_alias=True, exclude_none=True, mode="json")
+        spec = service.spec.dump()
         plans.append(ServicePlan(
             name=name, suffix=service.service_name or name, type=override.service_type if override else "ClusterIP",
             annotations=annotations, pod_service=pod_service, placement=placement,  # type: ignore[arg-type]

@@ -37,11 +37,13 @@ class Observation:
     """Some instances are in a data plane that is unavailable or unreachable."""
 
 
+PROGRESS = frozenset({"WaitingForAddresses", "CleanupInProgress"})
+"""Reasons that describe expected progress, reported with Normal events; every other problem is a Warning."""
 CONDITION_TYPES = ("Ready", "PlacementValid", "SpecValid", "DataPlanesAvailable", "DataPlanesReachable",
-                   "AddressesResolved", "ResourcesApplied")
+                   "AddressesResolved", "ResourcesApplied", "DeletionAllowed")
 OK_REASONS = {"Ready": "AllInstancesReady", "PlacementValid": "Valid", "SpecValid": "Valid",
               "DataPlanesAvailable": "Available", "DataPlanesReachable": "Reachable",
-              "AddressesResolved": "Resolved", "ResourcesApplied": "Applied"}
+              "AddressesResolved": "Resolved", "ResourcesApplied": "Applied", "DeletionAllowed": "Allowed"}
 
 
 Event = tuple[EventType, str, str]
@@ -70,7 +72,7 @@ def compute(previous: ClusterStatus, seen: Observation, now: str) -> tuple[Clust
                                     last_transition_time=before.last_transition_time if before and not changed else now,
                                     observed_generation=seen.generation))
         if problem and (changed or before is None or before.message != message) and kind != "Ready":
-            events.append(("Warning", problem.reason, problem.message))
+            events.append(("Normal" if problem.reason in PROGRESS else "Warning", problem.reason, problem.message))
         if kind == "Ready" and state == "True" and changed:
             events.append(("Normal", "Ready", "all instances are ready"))
     phase = _phase(previous.phase, seen, all_ready)

@@ -29,8 +29,9 @@ from kubernetes.client.exceptions import ApiException
 
 from kbmc import __version__
 from kbmc.dev import network
-from kbmc.kube.client import Timeouts, new_client
+from kbmc.kube.client import new_client
 from kbmc.kube.informer import Informer, Obj
+from kbmc.settings import Timeouts
 
 log = logging.getLogger("kbmc.dev.agent")
 MERGE = "application/merge-patch+json"

@@ -7,7 +7,6 @@ API server would take seconds per call. Every client made here fails a call to a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,17 +14,7 @@ import urllib3
 from kubernetes import client, config
 
 from kbmc import __version__
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    """Bounds of one API call."""
-
-    connect: float = 1.0
-    """Seconds to establish the TCP + TLS connection."""
-    read: float = 2.0
-    """Seconds to wait for the response once the request is sent (not used by watch streams)."""
-
+from kbmc.settings import Timeouts
 
 DEFAULT_TIMEOUTS = Timeouts()
 

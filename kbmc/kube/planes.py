@@ -1,0 +1,227 @@
+"""Data planes at run time: one client and one cache per data plane, fed by label-selected informers.
+
+A data plane marked unavailable has its informers stopped and its client replaced by a stand-in that
+refuses every call with ``DataPlaneUnavailableError``: no code path can reach it by accident. Observed
+health (reachable, last contact) is probed separately and never changes the SRE's decision.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubernetes import client
+
+from kbmc.core import names
+from kbmc.core.plan import Key
+from kbmc.errors import ApiError, DataPlaneUnavailableError
+from kbmc.kube import rest
+from kbmc.kube.client import new_client, user_agent
+from kbmc.kube.informer import Informer, Obj
+from kbmc.settings import Timeouts
+
+log = logging.getLogger(__name__)
+MANAGED_KINDS = ("Pod", "PersistentVolumeClaim", "Service", "ConfigMap", "ServiceAccount", "Role", "RoleBinding")
+SELECTOR = f"{names.MANAGED_BY}={names.MANAGER}"
+
+
+class Cache:
+    """Objects kbmc manages in one data plane, indexed by the uid of the Cluster that owns them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._objects: dict[Key, Obj] = {}
+        self._by_owner: dict[str, set[Key]] = {}
+        self.nodes: dict[str, Obj] = {}
+
+    def upsert(self, obj: Obj) -> str | None:
+        """Store ``obj`` unless the cache has a newer version; return its owner's uid."""
+        key = (obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+        owner = (obj["metadata"].get("labels") or {}).get(names.CLUSTER_UID)
+        with self._lock:
+            old = self._objects.get(key)
+            if old is not None and _version(old) > _version(obj):
+                return owner
+            self._objects[key] = obj
+            if owner:
+                self._by_owner.setdefault(owner, set()).add(key)
+        return owner
+
+    def remove(self, obj: Obj) -> str | None:
+        key = (obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+        with self._lock:
+            old = self._objects.pop(key, None)
+            owner = ((old or obj)["metadata"].get("labels") or {}).get(names.CLUSTER_UID)
+            if owner and owner in self._by_owner:
+                self._by_owner[owner].discard(key)
+        return owner
+
+    def mark_deleting(self, kind: str, namespace: str, name: str, stamp: str) -> None:
+        """Record a delete kbmc just sent, until the watch reports the object gone."""
+        with self._lock:
+            obj = self._objects.get((kind, namespace, name))
+            if obj is not None and not obj["metadata"].get("deletionTimestamp"):
+                self._objects[(kind, namespace, name)] = {**obj, "metadata": {**obj["metadata"],
+                                                                               "deletionTimestamp": stamp}}
+
+    def replace_kind(self, kind: str, items: Iterable[Obj]) -> set[str]:
+        """After a relist: drop objects of ``kind`` no longer listed; return owners touched."""
+        listed = {(kind, o["metadata"].get("namespace", ""), o["metadata"]["name"]) for o in items}
+        touched = set()
+        with self._lock:
+            for key in [k for k in self._objects if k[0] == kind and k not in listed]:
+                obj = self._objects.pop(key)
+                owner = (obj["metadata"].get("labels") or {}).get(names.CLUSTER_UID)
+                if owner:
+                    self._by_owner.get(owner, set()).discard(key)
+                    touched.add(owner)
+        return touched
+
+    def owned_by(self, uid: str) -> dict[Key, Obj]:
+        with self._lock:
+            return {k: self._objects[k] for k in self._by_owner.get(uid, ()) if k in self._objects}
+
+    def owners(self) -> set[str]:
+        with self._lock:
+            return {uid for uid, keys in self._by_owner.items() if keys}
+
+    def node_address(self) -> str | None:
+        for node in list(self.nodes.values()):
+            for address in node.get("status", {}).get("addresses") or []:
+                if address["type"] in ("ExternalIP", "InternalIP"):
+                    return str(address["address"])
+        return None
+
+
+class _Refusing:
+    """Stands in for the client of a data plane marked unavailable."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        raise DataPlaneUnavailableError(f"data plane {self.name} is marked unavailable; no request is sent to it")
+
+
+@dataclass
+class PlaneState:
+    """What the runtime knows of a data plane: the SRE's decision and observed health."""
+
+    name: str
+    context: str
+    available: bool = True
+    reason: str = ""
+    allowed_namespaces: tuple[str, ...] = ()
+    service_annotations: dict[str, str] = field(default_factory=dict)
+    reachable: bool | None = None
+    last_contact: str | None = None
+    server_version: str | None = None
+    message: str = ""
+
+
+class Plane:
+    """One data plane: its client (or the refusing stand-in), its informers and its cache."""
+
+    def __init__(self, state: PlaneState, kubeconfig: dict[str, Any] | None, timeouts: Timeouts,
+                 on_change: Callable[[str, set[str]], None]) -> None:
+        self.state = state
+        self.cache = Cache()
+        self._on_change = on_change
+        self._informers: list[Informer] = []
+        self.api: client.ApiClient | _Refusing = _Refusing(state.name)
+        self.config_digest = context_digest(kubeconfig, state.context)
+        self.error: str | None = None
+        if not state.available:
+            return
+        if kubeconfig is None or self.config_digest is None:
+            self.error = f"context {state.context} is not in the operator's kubeconfig Secret"
+            return
+        try:
+            self.api = new_client("", state.context, agent=user_agent(f"dataplane={state.name}"),
+                                  timeouts=timeouts, kubeconfig_dict=kubeconfig)
+        except Exception as exc:  # a malformed entry must not take the operator down
+            self.error = f"context {state.context} in the kubeconfig Secret is unusable: {exc}"
+            return
+        api = self.api
+        for kind in MANAGED_KINDS:
+            self._informers.append(Informer(
+                f"{state.name}/{kind}", rest.lister(api, kind, label_selector=SELECTOR),
+                self._handler(kind), on_synced=self._relisted(kind)))
+        self._informers.append(Informer(f"{state.name}/Node", rest.lister(api, "Node"), self._node))
+        for informer in self._informers:
+            informer.start()
+
+    @property
+    def name(self) -> str:
+        return self.state.name
+
+    def synced(self) -> bool:
+        return bool(self._informers) and all(i.synced.is_set() for i in self._informers)
+
+    def stop(self) -> None:
+        for informer in self._informers:
+            informer.stop()
+        self._informers = []
+
+    def call(self, method: str, url_path: str, **kwargs: Any) -> Any:
+        """One request to this data plane (refused at once when it is marked unavailable)."""
+        if isinstance(self.api, _Refusing):
+            raise DataPlaneUnavailableError(self.error or f"data plane {self.name} is marked unavailable")
+        return rest.call(self.api, method, url_path, **kwargs)
+
+    def _handler(self, kind: str) -> Callable[[str, Obj], None]:
+        def handle(event: str, obj: Obj) -> None:
+            obj.setdefault("kind", kind)
+            owner = self.cache.remove(obj) if event == "DELETED" else self.cache.upsert(obj)
+            if owner and event != "SYNC":
+                self._on_change(self.name, {owner})
+        return handle
+
+    def _relisted(self, kind: str) -> Callable[[list[Obj]], None]:
+        def relisted(items: list[Obj]) -> None:
+            self._on_change(self.name, self.cache.replace_kind(kind, items) | self.cache.owners())
+        return relisted
+
+    def _node(self, event: str, obj: Obj) -> None:
+        if event == "DELETED":
+            self.cache.nodes.pop(obj["metadata"]["name"], None)
+        else:
+            self.cache.nodes[obj["metadata"]["name"]] = obj
+
+    def probe(self) -> None:
+        """Ask the server its version (bounded by the client's timeouts); record reachability."""
+        try:
+            version = self.call("GET", "/version")
+        except DataPlaneUnavailableError:
+            return
+        except (ApiError, OSError, Exception) as exc:  # any failure to get an answer is unreachability
+            self.state.reachable = False
+            self.state.message = f"{type(exc).__name__}: {exc}"[:300]
+            return
+        self.state.reachable = True
+        self.state.server_version = str(version.get("gitVersion", ""))
+        self.state.message = ""
+
+
+def _version(obj: Obj) -> int:
+    """resourceVersion as a number (etcd revisions; 0 when not numeric)."""
+    value = obj["metadata"].get("resourceVersion", "0")
+    return int(value) if str(value).isdigit() else 0
+
+
+def context_digest(kubeconfig: dict[str, Any] | None, context: str) -> str | None:
+    """Fingerprint of the kubeconfig entries one context uses (a rotated token changes it)."""
+    if kubeconfig is None:
+        return None
+    ctx = next((c for c in kubeconfig.get("contexts") or [] if c.get("name") == context), None)
+    if ctx is None:
+        return None
+    detail = ctx.get("context") or {}
+    cluster = next((c for c in kubeconfig.get("clusters") or [] if c.get("name") == detail.get("cluster")), None)
+    user = next((u for u in kubeconfig.get("users") or [] if u.get("name") == detail.get("user")), None)
+    return hashlib.sha256(json.dumps([ctx, cluster, user], sort_keys=True).encode()).hexdigest()

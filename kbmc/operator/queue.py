@@ -1,0 +1,72 @@
+"""A work queue of Cluster keys, as controller-runtime's: a key is queued at most once, never processed by
+two workers at once, and a key marked dirty while it is processed runs again afterwards."""
+
+from __future__ import annotations
+
+import heapq
+import threading
+import time
+from collections import deque
+
+
+class WorkQueue:
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._queue: deque[str] = deque()
+        self._queued: set[str] = set()
+        self._active: set[str] = set()
+        self._dirty: set[str] = set()
+        self._later: list[tuple[float, str]] = []
+        self._closed = False
+
+    def add(self, key: str, delay: float = 0.0) -> None:
+        with self._cond:
+            if delay > 0:
+                heapq.heappush(self._later, (time.monotonic() + delay, key))
+            elif key in self._active:
+                self._dirty.add(key)
+            elif key not in self._queued:
+                self._queued.add(key)
+                self._queue.append(key)
+            self._cond.notify()
+
+    def get(self) -> str | None:
+        """The next key to process (None once closed)."""
+        with self._cond:
+            while True:
+                if self._closed:
+                    return None
+                now = time.monotonic()
+                while self._later and self._later[0][0] <= now:
+                    _, key = heapq.heappop(self._later)
+                    if key in self._active:
+                        self._dirty.add(key)
+                    elif key not in self._queued:
+                        self._queued.add(key)
+                        self._queue.append(key)
+                if self._queue:
+                    key = self._queue.popleft()
+                    self._queued.discard(key)
+                    self._active.add(key)
+                    return key
+                timeout = self._later[0][0] - now if self._later else None
+                self._cond.wait(timeout)
+
+    def done(self, key: str) -> None:
+        with self._cond:
+            self._active.discard(key)
+            if key in self._dirty:
+                self._dirty.discard(key)
+                if key not in self._queued:
+                    self._queued.add(key)
+                    self._queue.append(key)
+                self._cond.notify()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._queue) + len(self._active)

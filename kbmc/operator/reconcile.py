@@ -1,0 +1,388 @@
+"""One level-triggered reconcile of a Cluster: the same code for create, update, resume and drift.
+
+Prepare (definitions, placement, ordinal record) -> build (pure) -> plan per data plane (pure) -> apply
+each data plane's part concurrently -> status from what was observed. Deletion goes through ``cleanup``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from kbmc.api.cluster import Cluster, InstanceStatus
+from kbmc.api.componentdefinition import ComponentDefinition
+from kbmc.core import names, placement
+from kbmc.core.build import ComponentInput, build_cluster
+from kbmc.core.plan import plan_plane
+from kbmc.core.services import ServicePlan, plan_services
+from kbmc.core.status import Observation, Problem
+from kbmc.core.vars import SeenService, resolve
+from kbmc.errors import ApiError, ClusterSpecError, ComponentDefinitionError, PlacementError
+from kbmc.kube import rest
+from kbmc.kube.informer import Obj
+from kbmc.kube.planes import Plane
+from kbmc.operator import metrics
+from kbmc.operator.apply import apply_plane
+from kbmc.operator.report import write_status
+from kbmc.operator.runtime import Runtime
+
+log = logging.getLogger("kbmc.operator.reconcile")
+RETRY_SECONDS = (0.5, 1, 2, 5, 10, 30)
+_failures: dict[str, int] = {}
+
+
+def reconcile_loop(rt: Runtime) -> None:
+    """A worker: take Cluster keys off the queue until it closes."""
+    while (key := rt.queue.get()) is not None:
+        started = time.monotonic()
+        delay: float | None
+        try:
+            delay = _conflicts_retried(rt, key)
+            result = "requeue" if delay else "ok"
+            if delay is None:
+                _failures.pop(key, None)
+        except Exception:
+            log.exception("cluster=%s reconcile failed", key)
+            attempt = _failures.get(key, 0)
+            _failures[key] = attempt + 1
+            delay, result = RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)], "error"
+        finally:
+            rt.queue.done(key)
+        metrics.RECONCILES.labels(result).inc()
+        metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
+        if delay:
+            rt.queue.add(key, delay)
+
+
+def _conflicts_retried(rt: Runtime, key: str) -> float | None:
+    """``reconcile``, where a stale Cluster (409 on its resourceVersion) is simply looked at again and a
+    Cluster deleted meanwhile (404) ends the work."""
+    try:
+        return reconcile(rt, key)
+    except ApiError as exc:
+        if "/clusters/" not in str(exc) or exc.status not in (404, 409):
+            raise
+        return 0.2 if exc.status == 409 else None
+
+
+@dataclass
+class Prepared:
+    """A Cluster ready to build: its placement, each component's inputs, and what is wrong."""
+
+    placement: list[str] = field(default_factory=list)
+    components: list[ComponentInput] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    waiting_ordinals: dict[str, list[int]] = field(default_factory=dict)
+    retired: dict[str, dict[int, str]] = field(default_factory=dict)
+    """Ordinals at or above replicas stay recorded until their objects are gone."""
+    blocked: bool = False
+
+
+def reconcile(rt: Runtime, key: str) -> float | None:
+    """Converge one Cluster; return seconds after which to look again, or None."""
+    with rt.lock:
+        body = rt.clusters.get(key)
+    if body is None:
+        return None
+    cluster = Cluster.model_validate(body)
+    if cluster.metadata.deletion_timestamp:
+        from kbmc.operator.cleanup import cleanup  # noqa: PLC0415 - cleanup reuses this module
+
+        return cleanup(rt, cluster, body)
+    seen = Observation(generation=cluster.metadata.generation or 0)
+    prepared = prepare(rt, cluster, key)
+    seen.problems.extend(prepared.problems)
+    if prepared.blocked:
+        seen.blocked = True
+        write_status(rt, cluster, body, seen)
+        return None
+    body = _record(rt, cluster, body, key, prepared) or body
+    cluster = Cluster.model_validate(body)
+    desired = build_cluster(cluster, prepared.components, _service_defaults(rt, prepared.placement))
+    involved = set(desired) | planes_holding(rt, cluster.metadata.uid or "")
+    keep = frozenset({"PersistentVolumeClaim"}) if cluster.spec.termination_policy in (
+        "Halt", "DoNotTerminate") else frozenset()
+    retry = _converge(rt, cluster, desired, sorted(involved), keep, seen)
+    _instances(rt, cluster, prepared, seen)
+    write_status(rt, cluster, body, seen)
+    return retry
+
+
+def prepare(rt: Runtime, cluster: Cluster, key: str) -> Prepared:
+    """Definitions, services, placement and the ordinal record, or the problems that block building."""
+    out = Prepared()
+    definitions: dict[str, tuple[ComponentDefinition, list[ServicePlan]]] = {}
+    for spec in cluster.spec.component_specs:
+        where = f"spec.componentSpecs[{spec.name}].componentDef"
+        definition = rt.definition(spec.component_def)
+        if definition is None:
+            out.problems.append(Problem("SpecValid", "ComponentDefinitionNotFound",
+                                        f"{where}: ComponentDefinition {spec.component_def} not found"))
+        elif definition.status.phase == "Unavailable":
+            out.problems.append(Problem("SpecValid", "ComponentDefinitionInvalid",
+                                        f"{where}: ComponentDefinition {spec.component_def} is invalid: "
+                                        f"{definition.status.message}"))
+        else:
+            try:
+                definitions[spec.name] = (definition, plan_services(spec, definition))
+            except ClusterSpecError as exc:
+                out.problems.append(Problem("SpecValid", "InvalidService", str(exc)))
+    views = _views(rt)
+    namespace = cluster.metadata.namespace or "default"
+    annotation = cluster.metadata.annotations.get(names.PLACEMENT)
+    try:
+        if annotation is None:
+            replicas = max(s.replicas for s in cluster.spec.component_specs)
+            out.placement = placement.choose(key, replicas, views, namespace)
+        else:
+            out.placement = placement.parse(annotation, names.PLACEMENT)
+            placement.check(out.placement, views, namespace, names.PLACEMENT)
+    except PlacementError as exc:
+        out.problems.append(Problem("PlacementValid", "InvalidPlacement", str(exc)))
+    if out.problems:
+        out.blocked = True
+        return out
+    recorded = _recorded(cluster)
+    for spec in cluster.spec.component_specs:
+        definition, plans = definitions[spec.name]
+        assignment = placement.assign(out.placement, spec.replicas, recorded.get(spec.name, {}), views)
+        if assignment.waiting:
+            out.waiting_ordinals[spec.name] = assignment.waiting
+        seen, addresses = _seen_services(rt, cluster, out.placement)
+        try:
+            resolution = resolve(definition, plans, cluster.metadata.name or "", spec.name, assignment.planes, seen,
+                                 addresses)
+        except ComponentDefinitionError as exc:
+            out.problems.append(Problem("SpecValid", "ComponentDefinitionInvalid", str(exc)))
+            out.blocked = True
+            return out
+        scripts, missing = {}, []
+        for script in definition.spec.scripts:
+            files = rt.template_files(script.template_ref)
+            if files is None:
+                missing.append(f"{rt.settings.namespace}/{script.template_ref}")
+            else:
+                scripts[script.name] = files
+        if missing:
+            out.problems.append(Problem("SpecValid", "ScriptTemplateMissing",
+                                        f"ComponentDefinition {definition.metadata.name}: script ConfigMap(s) "
+                                        f"{', '.join(missing)} not found"))
+        if resolution.waiting:
+            out.problems.append(Problem("AddressesResolved", "WaitingForAddresses",
+                                        f"pods wait for the address of Service(s) {', '.join(resolution.waiting)}"))
+        out.components.append(ComponentInput(
+            spec=spec, definition=definition, services=plans, ordinals={**assignment.planes},
+            planes=list(out.placement), env=resolution.env, hold_pods=bool(resolution.waiting or missing),
+            scripts=scripts))
+        out.retired[spec.name] = {o: p for o, p in assignment.retired.items()
+                                  if _still_there(rt, cluster.metadata.uid or "", spec.name, o, p)}
+    return out
+
+
+def _still_there(rt: Runtime, uid: str, component: str, ordinal: int, plane_name: str) -> bool:
+    """Whether a retired ordinal may still have objects (kept PVCs, or a data plane kbmc cannot see)."""
+    plane = rt.plane(plane_name)
+    if plane is None or usable(plane) is not None:
+        return True
+    return any((o["metadata"].get("labels") or {}).get(names.COMPONENT) == component
+               and (o["metadata"].get("labels") or {}).get(names.ORDINAL) == str(ordinal)
+               for o in plane.cache.owned_by(uid).values())
+
+
+def _views(rt: Runtime) -> dict[str, placement.PlaneView]:
+    with rt.lock:
+        return {n: placement.PlaneView(n, p.state.available and p.error is None, p.state.allowed_namespaces)
+                for n, p in rt.planes.items()}
+
+
+def _recorded(cluster: Cluster) -> dict[str, dict[int, str]]:
+    raw = cluster.metadata.annotations.get(names.INSTANCES)
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+        return {comp: {int(o): str(p) for o, p in ordinals.items()} for comp, ordinals in data.items()}
+    except (ValueError, AttributeError):
+        log.warning("cluster=%s annotation %s unreadable; recomputing", cluster.metadata.name, names.INSTANCES)
+        return {}
+
+
+def _record(rt: Runtime, cluster: Cluster, body: Obj, key: str, prepared: Prepared) -> Obj | None:
+    """Persist the placement, the ordinal record and the finalizer before anything is created."""
+    record = {c.spec.name: {str(o): p for o, p in sorted({**prepared.retired.get(c.spec.name, {}),
+                                                            **c.ordinals}.items())}
+              for c in prepared.components}
+    annotations: dict[str, str | None] = {}
+    if cluster.metadata.annotations.get(names.PLACEMENT) is None:
+        annotations[names.PLACEMENT] = ",".join(prepared.placement)
+    text = json.dumps(record, sort_keys=True, separators=(",", ":"))
+    if cluster.metadata.annotations.get(names.INSTANCES) != text:
+        annotations[names.INSTANCES] = text
+    finalizers = list(cluster.metadata.finalizers)
+    if not annotations and names.FINALIZER in finalizers:
+        return None
+    patch: dict[str, Any] = {"metadata": {"resourceVersion": cluster.metadata.resource_version}}
+    if annotations:
+        patch["metadata"]["annotations"] = annotations
+    if names.FINALIZER not in finalizers:
+        patch["metadata"]["finalizers"] = [*finalizers, names.FINALIZER]
+    updated: Obj = rest.call(rt.control, "PATCH", rest.path("Cluster", cluster.metadata.namespace,
+                                                            cluster.metadata.name), body=patch,
+                             content_type=rest.MERGE_PATCH)
+    rt.observe_cluster("MODIFIED", updated)
+    return updated
+
+
+def _service_defaults(rt: Runtime, names_: list[str]) -> dict[str, dict[str, str]]:
+    return {n: dict(p.state.service_annotations) for n, p in rt.planes_of(names_).items()}
+
+
+def _seen_services(rt: Runtime, cluster: Cluster, planes: list[str]) -> tuple[
+        dict[tuple[str, str], SeenService], dict[str, str]]:
+    seen: dict[tuple[str, str], SeenService] = {}
+    addresses: dict[str, str] = {}
+    for name, plane in rt.planes_of(planes).items():
+        if not plane.state.available:
+            continue
+        for (kind, _ns, svc), obj in plane.cache.owned_by(cluster.metadata.uid or "").items():
+            if kind != "Service":
+                continue
+            ingress = ((obj.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+            seen[(name, svc)] = SeenService(
+                ingress=tuple(i.get("ip") or i.get("hostname") for i in ingress if i.get("ip") or i.get("hostname")),
+                node_ports=tuple(p["nodePort"] for p in obj["spec"].get("ports", []) if p.get("nodePort")))
+        address = plane.cache.node_address()
+        if address:
+            addresses[name] = address
+    return seen, addresses
+
+
+def planes_holding(rt: Runtime, uid: str) -> set[str]:
+    """Data planes whose cache holds objects of the Cluster with ``uid``."""
+    with rt.lock:
+        planes = list(rt.planes.values())
+    return {p.name for p in planes if p.cache.owned_by(uid)}
+
+
+def usable(plane: Plane | None) -> str | None:
+    """Why kbmc cannot work in ``plane`` right now (None when it can)."""
+    if plane is None:
+        return "no such DataPlane"
+    if not plane.state.available:
+        return f"marked unavailable: {plane.state.reason}"
+    if plane.error:
+        return plane.error
+    if plane.state.reachable is False:
+        return f"unreachable: {plane.state.message}"
+    if not plane.synced():
+        return "not synced yet"
+    return None
+
+
+def _converge(rt: Runtime, cluster: Cluster, desired: Mapping[str, list[dict[str, Any]]], involved: list[str],
+              keep: frozenset[str], seen: Observation) -> float | None:
+    uid = cluster.metadata.uid or ""
+    futures: dict[str, Future[str | None]] = {}
+    unavailable: list[str] = []
+    unreachable: list[str] = []
+    for name in involved:
+        plane = rt.plane(name)
+        reason = usable(plane)
+        if plane is None or reason is not None:
+            (unavailable if plane is None or not plane.state.available else unreachable).append(
+                f"{name} ({reason})")
+            continue
+        intents = plan_plane(desired.get(name, []), plane.cache.owned_by(uid), keep)
+        if intents:
+            futures[name] = rt.pool.submit(apply_plane, plane, intents, cluster.metadata.name or "")
+    failures = [r for r in (f.result() for f in futures.values()) if r]
+    if unavailable:
+        seen.problems.append(Problem("DataPlanesAvailable", "DataPlaneUnavailable",
+                                     f"data plane(s) {'; '.join(unavailable)}"))
+        seen.degraded = True
+    if unreachable:
+        seen.problems.append(Problem("DataPlanesReachable", "DataPlaneUnreachable",
+                                     f"data plane(s) {'; '.join(unreachable)}"))
+        seen.degraded = True
+    if failures:
+        seen.problems.append(Problem("ResourcesApplied", "ApplyFailed", "; ".join(failures)))
+        return 2.0
+    return 1.0 if unreachable else None
+
+
+def _instances(rt: Runtime, cluster: Cluster, prepared: Prepared, seen: Observation) -> None:
+    name, uid = cluster.metadata.name or "", cluster.metadata.uid or ""
+    for comp in prepared.components:
+        items = []
+        for ordinal, plane_name in sorted(comp.ordinals.items()):
+            pod_name = names.pod(name, comp.spec.name, ordinal)
+            plane = rt.plane(plane_name)
+            if usable(plane) is not None or plane is None:
+                items.append(InstanceStatus(name=pod_name, data_plane=plane_name, pod_phase="Unknown"))
+                continue
+            owned = plane.cache.owned_by(uid)
+            pod = owned.get(("Pod", cluster.metadata.namespace or "", pod_name))
+            status = (pod or {}).get("status") or {}
+            ready = any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions") or [])
+            items.append(InstanceStatus(name=pod_name, data_plane=plane_name,
+                                        pod_phase=status.get("phase", "Pending") if pod else "Missing",
+                                        ready=bool(pod) and ready,
+                                        addresses=_addresses(owned, comp, cluster, ordinal, plane)))
+        for ordinal in prepared.waiting_ordinals.get(comp.spec.name, []):
+            items.append(InstanceStatus(name=names.pod(name, comp.spec.name, ordinal), data_plane="",
+                                        pod_phase="Pending"))
+            seen.problems.append(Problem("DataPlanesAvailable", "NoAvailableDataPlane",
+                                         f"instance {names.pod(name, comp.spec.name, ordinal)} waits: every data "
+                                         f"plane of the placement {','.join(prepared.placement)} is unavailable"))
+        seen.components[comp.spec.name] = items
+
+
+def _addresses(owned: Mapping[tuple[str, str, str], Obj], comp: ComponentInput, cluster: Cluster, ordinal: int,
+               plane: Plane) -> list[str]:
+    """Addresses that reach one instance from other data planes: its pod services' LB or node ports."""
+    out = []
+    for plan in comp.services:
+        if not plan.pod_service:
+            continue
+        svc_name = names.pod_service(cluster.metadata.name or "", comp.spec.name, plan.suffix, ordinal)
+        svc = owned.get(("Service", cluster.metadata.namespace or "", svc_name))
+        if svc is None:
+            continue
+        for ingress in ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []:
+            out.append(ingress.get("ip") or ingress.get("hostname"))
+        if plan.type == "NodePort":
+            node = plane.cache.node_address()
+            out.extend(f"{node}:{p['nodePort']}" for p in svc["spec"].get("ports", []) if node and p.get("nodePort"))
+    return [a for a in out if a]
+
+
+def check_definition(rt: Runtime, body: Obj) -> None:
+    """Validate a ComponentDefinition and set its status.phase (Available / Unavailable) when it changes."""
+    problem = None
+    try:
+        definition = ComponentDefinition.model_validate(body)
+        services = {s.name for s in definition.spec.services}
+        for var in definition.spec.vars:
+            ref = var.value_from.service_var_ref if var.value_from else None
+            if ref is not None and ref.name not in services:
+                problem = f"spec.vars[{var.name}].valueFrom.serviceVarRef.name: no service named {ref.name}"
+    except ValueError as exc:
+        problem = f"invalid: {exc}"
+    phase, message = ("Unavailable", problem) if problem else ("Available", None)
+    status = body.get("status") or {}
+    generation = body["metadata"].get("generation")
+    if status.get("phase") == phase and status.get("message") == message and status.get(
+            "observedGeneration") == generation:
+        return
+    try:
+        rest.call(rt.control, "PATCH", rest.path("ComponentDefinition", name=body["metadata"]["name"],
+                                                 subresource="status"),
+                  body={"status": {"phase": phase, "message": message, "observedGeneration": generation}},
+                  content_type=rest.MERGE_PATCH)
+    except ApiError as exc:
+        log.warning("componentdefinition=%s status write failed: %s", body["metadata"]["name"], exc)

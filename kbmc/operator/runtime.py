@@ -1,0 +1,313 @@
+"""The operator's state at run time and its threads: the data planes, the last seen Clusters and
+ComponentDefinitions (fed by kopf), the kubeconfig Secret and script templates (own informers), the work
+queue and its workers, and the health probe."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import yaml
+
+from kbmc.api.componentdefinition import ComponentDefinition
+from kbmc.api.dataplane import DataPlane
+from kbmc.errors import ApiError
+from kbmc.kube import rest
+from kbmc.kube.client import new_client, user_agent
+from kbmc.kube.informer import Informer, Obj
+from kbmc.kube.planes import Plane, PlaneState, context_digest
+from kbmc.operator import metrics
+from kbmc.operator.queue import WorkQueue
+from kbmc.settings import Settings
+
+log = logging.getLogger("kbmc.operator")
+CONTACT_REFRESH = 30.0
+"""Seconds between writes of DataPlane status.lastContact while nothing else changes."""
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.control = new_client(settings.kubeconfig or "", settings.context, agent=user_agent("operator"),
+                                  timeouts=settings.timeouts)
+        self.lock = threading.RLock()
+        self.clusters: dict[str, Obj] = {}
+        self.uids: dict[str, str] = {}
+        self.definitions: dict[str, Obj] = {}
+        self.dataplanes: dict[str, Obj] = {}
+        self.templates: dict[str, Obj] = {}
+        self.planes: dict[str, Plane] = {}
+        self.kubeconfig: dict[str, Any] | None = None
+        self.kubeconfig_error: str | None = "kubeconfig Secret not read yet"
+        self.queue = WorkQueue()
+        self.pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="plane")
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._informers = [
+            Informer("control/kubeconfig-secret",
+                     rest.lister(self.control, "Secret", settings.namespace,
+                                 field_selector=f"metadata.name={settings.kubeconfig_secret}"),
+                     self._on_secret, on_synced=self._secret_listed),
+            Informer("control/templates", rest.lister(self.control, "ConfigMap", settings.namespace),
+                     self._on_template),
+        ]
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        from kbmc.operator.reconcile import reconcile_loop  # noqa: PLC0415 - reconcile imports this module
+
+        self._register_contexts()
+        for informer in self._informers:
+            informer.start()
+        for informer in self._informers:
+            informer.synced.wait(10)
+        for index in range(self.settings.workers):
+            self._threads.append(threading.Thread(target=reconcile_loop, args=(self,), name=f"reconcile-{index}",
+                                                  daemon=True))
+        self._threads.append(threading.Thread(target=self._probe_loop, name="probe", daemon=True))
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.queue.close()
+        for informer in self._informers:
+            informer.stop()
+        with self.lock:
+            for plane in self.planes.values():
+                plane.stop()
+
+    def _register_contexts(self) -> None:
+        """Mirror ``--contexts`` as DataPlane objects (KubeBlocks' multiCluster.contexts)."""
+        for context in self.settings.contexts:
+            body = DataPlane.model_validate({"metadata": {"name": context}, "spec": {"context": context}}).dump()
+            body.pop("status", None)
+            try:
+                rest.call(self.control, "POST", rest.path("DataPlane"), body=body)
+            except ApiError as exc:
+                if exc.status != 409:
+                    raise
+
+    # -- inputs (kopf handlers and informers) ----------------------------------------------------------
+
+    def observe_cluster(self, event: str, body: Obj) -> None:
+        """A Cluster as last seen (from kopf, or from kbmc's own write: ``STATUS`` does not requeue)."""
+        key = f"{body['metadata']['namespace']}/{body['metadata']['name']}"
+        with self.lock:
+            if event == "DELETED":
+                self.clusters.pop(key, None)
+                self.uids.pop(body["metadata"].get("uid", ""), None)
+                return
+            current = self.clusters.get(key)
+            if current is not None and _newer(current, body):
+                return
+            self.clusters[key] = body
+            self.uids[body["metadata"]["uid"]] = key
+        if event != "STATUS":
+            self.queue.add(key)
+
+    def observe_definition(self, event: str, body: Obj) -> None:
+        from kbmc.operator.reconcile import check_definition  # noqa: PLC0415
+
+        name = body["metadata"]["name"]
+        with self.lock:
+            if event == "DELETED":
+                self.definitions.pop(name, None)
+            else:
+                self.definitions[name] = body
+        if event != "DELETED":
+            check_definition(self, body)
+        self.enqueue_all()
+
+    def observe_dataplane(self, event: str, body: Obj) -> None:
+        with self.lock:
+            if event == "DELETED":
+                self.dataplanes.pop(body["metadata"]["name"], None)
+            else:
+                self.dataplanes[body["metadata"]["name"]] = body
+        self.sync_planes()
+
+    def _on_secret(self, event: str, obj: Obj) -> None:
+        if event == "DELETED":
+            self._set_kubeconfig(None, f"Secret {self.settings.namespace}/{self.settings.kubeconfig_secret} is missing")
+            return
+        encoded = (obj.get("data") or {}).get("kubeconfig")
+        if not encoded:
+            self._set_kubeconfig(None, f"Secret {self.settings.namespace}/{self.settings.kubeconfig_secret} has no "
+                                       "key 'kubeconfig'")
+            return
+        try:
+            parsed = yaml.safe_load(base64.b64decode(encoded))
+            if not isinstance(parsed, dict) or not isinstance(parsed.get("contexts"), list):
+                raise ValueError("not a kubeconfig (no contexts list)")
+        except (ValueError, yaml.YAMLError) as exc:
+            self._set_kubeconfig(None, f"Secret {self.settings.namespace}/{self.settings.kubeconfig_secret} key "
+                                       f"'kubeconfig' is malformed: {exc}")
+            return
+        self._set_kubeconfig(parsed, None)
+
+    def _secret_listed(self, items: list[Obj]) -> None:
+        if not items:
+            self._on_secret("DELETED", {})
+
+    def _set_kubeconfig(self, kubeconfig: dict[str, Any] | None, error: str | None) -> None:
+        with self.lock:
+            self.kubeconfig, self.kubeconfig_error = kubeconfig, error
+        if error:
+            log.warning("kubeconfig error=%s", error)
+        self.sync_planes()
+
+    def _on_template(self, event: str, obj: Obj) -> None:
+        with self.lock:
+            if event == "DELETED":
+                self.templates.pop(obj["metadata"]["name"], None)
+            else:
+                self.templates[obj["metadata"]["name"]] = obj
+        self.enqueue_all()
+
+    # -- data planes -----------------------------------------------------------------------------------
+
+    def sync_planes(self) -> None:
+        """Bring the running data planes in line with the DataPlane objects and the kubeconfig Secret."""
+        changed = False
+        with self.lock:
+            wanted = {name: _plane_state(body) for name, body in self.dataplanes.items()}
+            for name in list(self.planes):
+                if name not in wanted:
+                    self.planes.pop(name).stop()
+                    changed = True
+            for name, state in wanted.items():
+                current = self.planes.get(name)
+                if current is not None and (current.state.available, current.state.context) == (
+                        state.available, state.context) and current.config_digest == _digest(self.kubeconfig, state):
+                    current.state.reason = state.reason
+                    current.state.allowed_namespaces = state.allowed_namespaces
+                    current.state.service_annotations = state.service_annotations
+                    continue
+                if current is not None:
+                    current.stop()
+                    state.reachable, state.last_contact = current.state.reachable, current.state.last_contact
+                self.planes[name] = Plane(state, self.kubeconfig, self.settings.timeouts, self._plane_changed)
+                log.info("dataplane=%s available=%s context=%s", name, state.available, state.context)
+                changed = True
+        if changed:
+            self.enqueue_all()
+
+    def _plane_changed(self, plane: str, owners: set[str]) -> None:
+        with self.lock:
+            keys = [self.uids[uid] for uid in owners if uid in self.uids]
+        for key in keys:
+            self.queue.add(key)
+
+    def plane(self, name: str) -> Plane | None:
+        with self.lock:
+            return self.planes.get(name)
+
+    def enqueue_all(self) -> None:
+        with self.lock:
+            keys = list(self.clusters)
+        for key in keys:
+            self.queue.add(key)
+
+    def _probe_loop(self) -> None:
+        contact: dict[str, float] = {}
+        while not self._stop.wait(self.settings.probe_interval if contact else 0.5):
+            with self.lock:
+                planes = [p for p in self.planes.values() if p.state.available]
+            list(self.pool.map(Plane.probe, planes))
+            for plane in planes:
+                self._report_health(plane, contact)
+
+    def _report_health(self, plane: Plane, contact: dict[str, float]) -> None:
+        state = plane.state
+        metrics.DATAPLANE_UP.labels(state.name).set(1 if state.reachable else 0)
+        body = self.dataplanes.get(state.name, {})
+        status = body.get("status") or {}
+        fresh = time.monotonic() - contact.get(state.name, 0) < CONTACT_REFRESH
+        message = state.message or plane.error or ""
+        if state.reachable and not plane.error:
+            if status.get("reachable") is True and fresh and not status.get("message"):
+                return
+            contact[state.name] = time.monotonic()
+            state.last_contact = now()
+            patch = {"reachable": True, "lastContact": state.last_contact, "serverVersion": state.server_version,
+                     "message": None}
+        else:
+            if status.get("reachable") is False and status.get("message") == message:
+                return
+            patch = {"reachable": False, "message": message}
+            contact[state.name] = time.monotonic()
+            self.event("DataPlane", state.name, None, "Warning", "Unreachable",
+                       f"data plane {state.name} does not answer: {message}")
+        try:
+            rest.call(self.control, "PATCH", rest.path("DataPlane", name=state.name, subresource="status"),
+                      body={"status": patch}, content_type=rest.MERGE_PATCH)
+        except ApiError as exc:
+            log.warning("dataplane=%s status write failed: %s", state.name, exc)
+        if status.get("reachable") != patch["reachable"]:
+            self._plane_changed(state.name, plane.cache.owners())
+
+    # -- control-plane writes --------------------------------------------------------------------------
+
+    def event(self, kind: str, name: str, namespace: str | None, type_: str, reason: str, message: str,
+              uid: str | None = None) -> None:
+        """Post a Kubernetes Event about a control-plane object (best effort)."""
+        target_ns = namespace or "default"
+        stamp = now()
+        body = {
+            "metadata": {"generateName": f"{name}.", "namespace": target_ns},
+            "involvedObject": {"kind": kind, "name": name, "namespace": namespace, "uid": uid,
+                               "apiVersion": "kbmc.io/v1alpha1" if kind == "DataPlane" else
+                               "apps.kubeblocks.io/v1alpha1"},
+            "type": type_, "reason": reason, "message": message[:1000], "firstTimestamp": stamp,
+            "lastTimestamp": stamp, "count": 1, "source": {"component": "kbmc"},
+            "reportingComponent": "kbmc", "reportingInstance": "kbmc",
+        }
+        try:
+            rest.call(self.control, "POST", rest.path("Event", target_ns), body=body)
+        except ApiError as exc:
+            log.warning("event not posted: %s", exc)
+
+    def definition(self, name: str) -> ComponentDefinition | None:
+        with self.lock:
+            body = self.definitions.get(name)
+        return ComponentDefinition.model_validate(body) if body else None
+
+    def template_files(self, name: str) -> dict[str, str] | None:
+        with self.lock:
+            body = self.templates.get(name)
+        return dict(body.get("data") or {}) if body else None
+
+    def planes_of(self, names_: Iterable[str]) -> dict[str, Plane]:
+        with self.lock:
+            return {n: self.planes[n] for n in names_ if n in self.planes}
+
+
+def _newer(a: Obj, b: Obj) -> bool:
+    """Whether ``a`` has a higher resourceVersion than ``b`` (a late watch event must not win)."""
+    va, vb = a["metadata"].get("resourceVersion", "0"), b["metadata"].get("resourceVersion", "0")
+    return va.isdigit() and vb.isdigit() and int(va) > int(vb)
+
+
+def _plane_state(body: Obj) -> PlaneState:
+    model = DataPlane.model_validate(body)
+    spec = model.spec
+    return PlaneState(name=model.metadata.name or "", context=spec.context, available=spec.available,
+                      reason=spec.unavailable_reason or "", allowed_namespaces=tuple(spec.allowed_namespaces),
+                      service_annotations=dict(spec.service_annotations),
+                      reachable=model.status.reachable, last_contact=model.status.last_contact)
+
+
+def _digest(kubeconfig: dict[str, Any] | None, state: PlaneState) -> str | None:
+    return context_digest(kubeconfig, state.context)
