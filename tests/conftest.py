@@ -16,9 +16,12 @@ from kubernetes import client
 from kbmc.api.crd import all_crds
 from kbmc.dev import toolchain
 from kbmc.dev.bed import Bed, BedState, port_free
+from kbmc.errors import ApiError
+from kbmc.kube import rest
 from kbmc.kube.client import new_client
 from kbmc.kube.crds import apply_crds
-from tests.kube import Clusters
+from tests.kube import Clusters, wait_object
+from tests.operator_env import Operator, install
 
 
 def _free_base_port() -> int:
@@ -61,8 +64,15 @@ def namespace(request: pytest.FixtureRequest, clusters: Clusters) -> Iterator[st
     digest = hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:6]
     name = re.sub(r"[^a-z0-9-]+", "-", request.node.originalname.lower())[:48].strip("-") + f"-{digest}"
     for api in clusters.values():
-        client.CoreV1Api(api).create_namespace({"metadata": {"name": name}})
+        try:
+            client.CoreV1Api(api).create_namespace({"metadata": {"name": name}})
+        except client.ApiException as exc:  # left terminating by an earlier run on a reused bed
+            if exc.status != 409:
+                raise
+            wait_object(api, "Namespace", None, name, lambda ns: ns is None, timeout=60)
+            client.CoreV1Api(api).create_namespace({"metadata": {"name": name}})
     yield name
+    _delete_clusters(clusters["control"], name)
     for api in clusters.values():
         with contextlib.suppress(client.ApiException):
             client.CoreV1Api(api).delete_namespace(name)
@@ -72,3 +82,33 @@ def namespace(request: pytest.FixtureRequest, clusters: Clusters) -> Iterator[st
 def crds(clusters: Clusters) -> None:
     """kbmc's CRDs installed in the control plane."""
     apply_crds(clusters["control"], list(all_crds().values()))
+
+
+@pytest.fixture(scope="session")
+def operator(bed: Bed, clusters: Clusters, crds: None) -> Iterator[Operator]:
+    """kbmc's operator running against the bed (CRDs, etcd addon and kubeconfig Secret installed)."""
+    install(bed, clusters["control"])
+    handle = Operator(bed, clusters["control"])
+    handle.start()
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+def _delete_clusters(control: client.ApiClient, namespace: str) -> None:
+    """Let kbmc clean up a test's Clusters before their namespaces go (as a user would)."""
+    try:
+        listed = rest.call(control, "GET", rest.path("Cluster", namespace))
+    except ApiError:
+        return  # no CRDs installed (bed-only tests) or control plane stopped
+    for item in listed["items"]:
+        name = item["metadata"]["name"]
+        if item["spec"].get("terminationPolicy") == "DoNotTerminate":
+            rest.call(control, "PATCH", rest.path("Cluster", namespace, name), content_type=rest.MERGE_PATCH,
+                      body={"spec": {"terminationPolicy": "Delete"}})
+        with contextlib.suppress(ApiError):
+            rest.call(control, "DELETE", rest.path("Cluster", namespace, name))
+    for item in listed["items"]:
+        with contextlib.suppress(AssertionError, ApiError):
+            wait_object(control, "Cluster", namespace, item["metadata"]["name"], lambda c: c is None, timeout=30)

@@ -31,6 +31,7 @@ import platformdirs
 import yaml
 from pydantic import BaseModel
 
+from kbmc import __version__
 from kbmc.dev import network, pki, procs
 from kbmc.dev.procs import Proc, ProcState
 from kbmc.dev.toolchain import Toolchain
@@ -365,7 +366,10 @@ def port_free(port: int) -> bool:
 
 
 def _http(url: str, token: str | None = None, cafile: Path | None = None) -> bytes:
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    headers = {"User-Agent": f"kbmc/{__version__} (dev bed)"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, headers=headers)
     context = ssl.create_default_context(cafile=str(cafile)) if cafile else None
     try:
         with urllib.request.urlopen(request, timeout=2, context=context) as response:

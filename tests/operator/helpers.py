@@ -1,0 +1,103 @@
+"""Helpers for operator tests: Cluster manifests, what exists in each data plane, waiting on status."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client
+
+from kbmc.kube import rest
+from kbmc.kube.planes import MANAGED_KINDS
+from tests.kube import Clusters, Obj, wait_object
+
+ROOT = Path(__file__).resolve().parents[2]
+SEEDS = ROOT.parent / "shared" / "seeds" / "manifests"
+PLANES = ("k8s-1", "k8s-2", "k8s-3")
+
+
+def seed(name: str, namespace: str, cluster_name: str, **changes: Any) -> Obj:
+    """A seed example with a fixed name (instead of generateName) in ``namespace``."""
+    body: Obj = yaml.safe_load((SEEDS / name).read_text())
+    body["metadata"].pop("generateName", None)
+    body["metadata"].update(name=cluster_name, namespace=namespace)
+    component = body["spec"]["componentSpecs"][0]
+    for key, value in changes.items():
+        if key == "placement":
+            if value is None:
+                body["metadata"]["annotations"].pop("apps.kubeblocks.io/multi-cluster-placement")
+            else:
+                body["metadata"]["annotations"]["apps.kubeblocks.io/multi-cluster-placement"] = value
+        elif key == "terminationPolicy":
+            body["spec"]["terminationPolicy"] = value
+        else:
+            component[key] = value
+    return copy.deepcopy(body)
+
+
+def create_cluster(control: client.ApiClient, body: Obj) -> Obj:
+    created: Obj = rest.call(control, "POST", rest.path("Cluster", body["metadata"]["namespace"]), body=body)
+    return created
+
+
+def get_cluster(control: client.ApiClient, namespace: str, name: str) -> Obj:
+    found: Obj = rest.call(control, "GET", rest.path("Cluster", namespace, name))
+    return found
+
+
+def patch_cluster(control: client.ApiClient, namespace: str, name: str, patch: Obj) -> None:
+    rest.call(control, "PATCH", rest.path("Cluster", namespace, name), body=patch, content_type=rest.MERGE_PATCH)
+
+
+def set_replicas(control: client.ApiClient, namespace: str, name: str, replicas: int) -> None:
+    rest.call(control, "PATCH", rest.path("Cluster", namespace, name), content_type=rest.JSON_PATCH,
+              body=[{"op": "replace", "path": "/spec/componentSpecs/0/replicas", "value": replicas}])
+
+
+def wait_cluster(control: client.ApiClient, namespace: str, name: str, predicate: Callable[[Obj | None], bool],
+                 timeout: float = 60) -> Obj | None:
+    return wait_object(control, "Cluster", namespace, name, predicate, timeout)
+
+
+def phase_is(phase: str, generation: bool = True) -> Callable[[Obj | None], bool]:
+    def check(obj: Obj | None) -> bool:
+        status = (obj or {}).get("status") or {}
+        current = not generation or status.get("observedGeneration") == (obj or {}).get("metadata", {}).get(
+            "generation")
+        return status.get("phase") == phase and current
+    return check
+
+
+def condition(obj: Obj | None, kind: str) -> dict[str, Any] | None:
+    for item in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if item["type"] == kind:
+            found: dict[str, Any] = item
+            return found
+    return None
+
+
+def objects(clusters: Clusters, plane: str, namespace: str, instance: str) -> dict[str, list[str]]:
+    """Kind -> sorted names of the objects kbmc made for Cluster ``instance`` in one data plane."""
+    out: dict[str, list[str]] = {}
+    for kind in MANAGED_KINDS:
+        listed = rest.call(clusters[plane], "GET", rest.path(kind, namespace),
+                           query={"labelSelector": f"app.kubernetes.io/managed-by=kbmc,"
+                                                   f"app.kubernetes.io/instance={instance}"})
+        names = sorted(i["metadata"]["name"] for i in listed["items"] if not i["metadata"].get("deletionTimestamp"))
+        if names:
+            out[kind] = names
+    return out
+
+
+def record(cluster: Obj) -> dict[str, dict[str, str]]:
+    loaded: dict[str, dict[str, str]] = json.loads(cluster["metadata"]["annotations"]["kbmc.io/instance-placement"])
+    return loaded
+
+
+def read(clusters: Clusters, plane: str, kind: str, namespace: str, name: str) -> Obj:
+    found: Obj = rest.call(clusters[plane], "GET", rest.path(kind, namespace, name))
+    return found

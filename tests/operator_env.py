@@ -1,0 +1,90 @@
+"""The operator under test: kbmc's CRDs, the etcd addon and the data planes' kubeconfig Secret installed
+into the bed's control plane, and ``kbmc operator run`` as a real subprocess."""
+
+from __future__ import annotations
+
+import base64
+import signal
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client
+
+from kbmc.api.crd import all_crds
+from kbmc.dev.bed import Bed
+from kbmc.errors import ApiError
+from kbmc.kube import rest
+from kbmc.kube.crds import apply_crds
+from tests.kube import wait_object
+
+ROOT = Path(__file__).resolve().parents[1]
+NAMESPACE = "kb-system"
+SECRET = "kbmc-dataplanes"
+DATA_PLANES = ("k8s-1", "k8s-2", "k8s-3")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def create(api: client.ApiClient, kind: str, namespace: str | None, body: dict[str, Any]) -> None:
+    try:
+        rest.call(api, "POST", rest.path(kind, namespace), body=body)
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
+
+
+def install(bed: Bed, control: client.ApiClient) -> None:
+    apply_crds(control, list(all_crds().values()))
+    create(control, "Namespace", None, {"metadata": {"name": NAMESPACE}})
+    kubeconfig = base64.b64encode(bed.kubeconfig.read_bytes()).decode()
+    create(control, "Secret", NAMESPACE, {"metadata": {"name": SECRET}, "data": {"kubeconfig": kubeconfig}})
+    create(control, "ComponentDefinition", None, yaml.safe_load((ROOT / "addons/etcd/componentdefinition.yaml")
+                                                                .read_text()))
+    create(control, "ConfigMap", NAMESPACE, yaml.safe_load((ROOT / "addons/etcd/scripts.yaml").read_text()))
+
+
+@dataclass
+class Operator:
+    """``kbmc operator run`` against the bed, restartable by tests."""
+
+    bed: Bed
+    control: client.ApiClient
+    process: subprocess.Popen[bytes] | None = None
+    log: Path = field(init=False)
+    metrics_port: int = field(init=False)
+    liveness_port: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.log = self.bed.directory / "operator.log"
+        self.metrics_port, self.liveness_port = _free_port(), _free_port()
+
+    def start(self) -> None:
+        argv = [sys.executable, "-m", "kbmc", "operator", "run", "--kubeconfig", str(self.bed.kubeconfig),
+                "--context", "control", "--contexts", ",".join(DATA_PLANES), "--probe-interval", "1",
+                "--metrics-port", str(self.metrics_port), "--liveness-port", str(self.liveness_port)]
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        for name in DATA_PLANES:
+            wait_object(self.control, "DataPlane", None, name,
+                        lambda dp: bool(dp and (dp.get("status") or {}).get("reachable")), timeout=60)
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
+        if self.process is None:
+            return
+        self.process.send_signal(sig)
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
