@@ -8,6 +8,8 @@ from typing import Any
 
 from kubernetes import client, watch
 
+from kbmc.kube import rest
+
 Clusters = dict[str, client.ApiClient]
 Obj = dict[str, Any]
 
@@ -39,8 +41,6 @@ def condition(obj: Obj | None, kind: str) -> bool:
 def wait_object(api: client.ApiClient, kind: str, namespace: str | None, name: str,
                 predicate: Callable[[Obj | None], bool], timeout: float = 60) -> Obj | None:
     """Like ``wait_for``, for any kind kbmc.kube.rest knows (custom resources included)."""
-    from kbmc.kube import rest
-
     listed = rest.request(api, "GET", rest.path(kind, namespace), query={"fieldSelector": f"metadata.name={name}"})
     current: Obj | None = listed["items"][0] if listed["items"] else None
     if predicate(current):
