@@ -49,6 +49,9 @@ def test_stop_and_start_keep_state(bed: Bed, clusters: Clusters, namespace: str)
         core.read_namespaced_config_map("kept", namespace)
     bed.start("k8s-3")
     assert core.read_namespaced_config_map("kept", namespace).data == {"k": "v"}
+    # the ServiceAccount admission plugin wants the namespace's token, which the restarted controller-manager makes
+    wait_for(core.list_namespaced_service_account, lambda sa: bool(sa and sa.get("secrets")), name="default",
+             namespace=namespace)
     core.create_namespaced_pod(namespace, POD)
     wait_for(core.list_namespaced_pod, lambda p: condition(p, "Ready"), name="after", namespace=namespace)
 
