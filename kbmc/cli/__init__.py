@@ -7,13 +7,14 @@ import sys
 import typer
 from rich.console import Console
 
-from kbmc.cli import dev, operator
+from kbmc.cli import dataplane, dev, operator
 from kbmc.errors import KbmcError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="kbmc: run one database Cluster across several Kubernetes clusters.")
 app.add_typer(dev.app, name="dev")
 app.add_typer(operator.app, name="operator")
+app.add_typer(dataplane.app, name="dataplane")
 
 
 def main() -> None:

@@ -14,9 +14,12 @@ import urllib3
 from kubernetes import client, config
 
 from kbmc import __version__
+from kbmc.errors import UsageError
 from kbmc.settings import Timeouts
 
 DEFAULT_TIMEOUTS = Timeouts()
+Api = client.ApiClient
+"""The client type, for layers that must not import the Kubernetes client themselves."""
 
 
 def user_agent(component: str) -> str:
@@ -29,12 +32,16 @@ def new_client(kubeconfig: Path | str, context: str | None = None, *, agent: str
                ) -> client.ApiClient:
     """An ``ApiClient`` for one context of a kubeconfig file (or of an already parsed kubeconfig)."""
     configuration = client.Configuration()
-    if kubeconfig_dict is not None:
-        config.load_kube_config_from_dict(kubeconfig_dict, context=context,
-                                          client_configuration=configuration, persist_config=False)
-    else:
-        config.load_kube_config(config_file=str(kubeconfig), context=context,
-                                client_configuration=configuration, persist_config=False)
+    try:
+        if kubeconfig_dict is not None:
+            config.load_kube_config_from_dict(kubeconfig_dict, context=context,
+                                              client_configuration=configuration, persist_config=False)
+        else:
+            config.load_kube_config(config_file=str(kubeconfig), context=context,
+                                    client_configuration=configuration, persist_config=False)
+    except (config.ConfigException, OSError, TypeError, ValueError) as exc:
+        source = "the kubeconfig given" if kubeconfig_dict is not None else f"kubeconfig {kubeconfig}"
+        raise UsageError(f"{source}, context {context or '(current)'}: {exc}") from exc
     configuration.retries = urllib3.Retry(total=0, connect=0, read=0, redirect=0, status=0, raise_on_status=False)
     api = client.ApiClient(configuration)
     api.user_agent = agent

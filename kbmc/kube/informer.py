@@ -54,21 +54,33 @@ class Informer(threading.Thread):
         self.list_kwargs = list_kwargs
         self._stop_event = threading.Event()
         self.synced = threading.Event()
+        self._response: Any = None
 
     def stop(self) -> None:
+        """Stop, closing the watch in flight (a data plane marked unavailable gets no request after this)."""
         self._stop_event.set()
+        response = self._response
+        if response is not None:
+            try:
+                getattr(response, "shutdown", response.close)()
+            except Exception:  # closing a stream another thread reads: any failure there is moot
+                log.debug("informer=%s close failed", self.name)
 
     def run(self) -> None:
         backoff = 0.2
         while not self._stop_event.is_set():
             try:
                 version = self._list()
+                if self._stop_event.is_set():
+                    return
                 backoff = 0.2
                 while not self._stop_event.is_set():
                     version = self._watch(version)
             except GoneError:
                 log.info("informer=%s relist reason=gone", self.name)
             except Exception as exc:  # connection refused, timeouts, 5xx: wait and list again
+                if self._stop_event.is_set():
+                    return
                 log.warning("informer=%s error=%r retry_in=%.1fs", self.name, exc, backoff)
                 self._stop_event.wait(backoff)
                 backoff = min(backoff * 2, 3.0)
@@ -95,7 +107,10 @@ class Informer(threading.Thread):
             **self.list_kwargs, watch=True, resource_version=version, allow_watch_bookmarks=True,
             timeout_seconds=WATCH_SECONDS, _preload_content=False, _request_timeout=(2, READ_TIMEOUT),
         )
+        self._response = response
         try:
+            if self._stop_event.is_set():
+                return version
             for line in _lines(response):
                 if self._stop_event.is_set():
                     break
@@ -109,6 +124,7 @@ class Informer(threading.Thread):
                 if event["type"] != "BOOKMARK":
                     self.on_event(event["type"], obj)
         finally:
+            self._response = None
             response.release_conn()
         if time.monotonic() - started < 0.05:  # a server that closes watches at once: do not spin
             self._stop_event.wait(0.5)

@@ -1,0 +1,140 @@
+"""``kbmc dataplane``: see data planes and, during an incident, mark one unavailable (and back).
+
+Everything shown is on the DataPlane objects and the Clusters' status; marking writes DataPlane ``spec``,
+so ``kubectl`` can do the same."""
+
+from __future__ import annotations
+
+import datetime
+import getpass
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from kbmc.cli.common import ContextOption, KubeconfigOption, control_client
+from kbmc.core import names
+from kbmc.errors import ApiError, UsageError
+from kbmc.kube import rest
+from kbmc.kube.client import Api
+
+app = typer.Typer(no_args_is_help=True, help="Data planes: list, describe, mark unavailable / available.")
+console = Console()
+NameArg = Annotated[str, typer.Argument(help="DataPlane name (usually its context), e.g. k8s-2.")]
+
+
+def _get(api: Api, name: str) -> dict[str, Any]:
+    try:
+        found: dict[str, Any] = rest.call(api, "GET", rest.path("DataPlane", name=name))
+        return found
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+    known = ", ".join(sorted(d["metadata"]["name"] for d in _list(api))) or "none"
+    raise UsageError(f"no DataPlane named {name!r} (known: {known})")
+
+
+def _list(api: Api) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = rest.call(api, "GET", rest.path("DataPlane"))["items"]
+    return sorted(items, key=lambda d: d["metadata"]["name"])
+
+
+def placed_clusters(api: Api) -> dict[str, list[str]]:
+    """Data plane -> Clusters (namespace/name) with instances or shared objects there."""
+    out: dict[str, list[str]] = {}
+    for cluster in rest.call(api, "GET", rest.path("Cluster"))["items"]:
+        meta = cluster["metadata"]
+        annotations = meta.get("annotations") or {}
+        planes = set(filter(None, annotations.get(names.PLACEMENT, "").split(",")))
+        try:
+            for ordinals in json.loads(annotations.get(names.INSTANCES) or "{}").values():
+                planes |= set(ordinals.values())
+        except ValueError:
+            pass
+        for plane in planes:
+            out.setdefault(plane, []).append(f"{meta['namespace']}/{meta['name']}")
+    return out
+
+
+@app.command("list")
+def list_(kubeconfig: KubeconfigOption = None, context: ContextOption = None) -> None:
+    """Table of data planes: context, available, reachable, last contact, reason, Clusters placed."""
+    api = control_client(kubeconfig, context, "dataplane list")
+    placed = placed_clusters(api)
+    table = Table("name", "context", "available", "reachable", "last contact", "reason", "clusters")
+    for item in _list(api):
+        spec, status = item["spec"], item.get("status") or {}
+        name = item["metadata"]["name"]
+        available = spec.get("available", True)
+        reachable = status.get("reachable")
+        table.add_row(name, spec["context"], "[green]yes[/green]" if available else "[red]no[/red]",
+                      _yes_no(reachable, "[green]yes[/green]", "[red]no[/red]"),
+                      _age(status.get("lastContact")), spec.get("unavailableReason") or status.get("message") or "",
+                      str(len(placed.get(name, []))))
+    console.print(table)
+
+
+@app.command()
+def describe(name: NameArg, kubeconfig: KubeconfigOption = None, context: ContextOption = None) -> None:
+    """Everything known of one data plane, and the Clusters placed there."""
+    api = control_client(kubeconfig, context, "dataplane describe")
+    item = _get(api, name)
+    spec, status = item["spec"], item.get("status") or {}
+    rows = [
+        ("Name", name), ("Context", spec["context"]),
+        ("Available", "yes" if spec.get("available", True) else "no"),
+        ("Reason", spec.get("unavailableReason") or "-"), ("Marked by", spec.get("markedBy") or "-"),
+        ("Marked at", spec.get("markedAt") or "-"),
+        ("Reachable", _yes_no(status.get("reachable"), "yes", "no")),
+        ("Last contact", status.get("lastContact") or "-"), ("Server version", status.get("serverVersion") or "-"),
+        ("Message", status.get("message") or "-"),
+        ("Allowed namespaces", ", ".join(spec.get("allowedNamespaces") or []) or "all"),
+        ("Service annotations", ", ".join(f"{k}={v}" for k, v in (spec.get("serviceAnnotations") or {}).items())
+         or "-"),
+        ("Clusters", ", ".join(placed_clusters(api).get(name, [])) or "-"),
+    ]
+    for label, value in rows:
+        console.print(f"[bold]{label + ':':<21}[/bold]{value}", highlight=False)
+
+
+@app.command("mark-unavailable")
+def mark_unavailable(name: NameArg,
+                     reason: Annotated[str, typer.Option("--reason", help="Why (shown on every affected Cluster).")],
+                     kubeconfig: KubeconfigOption = None, context: ContextOption = None) -> None:
+    """Stop every request to a data plane now: affected Clusters report it; nothing there is deleted."""
+    if not reason.strip():
+        raise UsageError("--reason must say why the data plane is unavailable")
+    _mark(name, False, reason.strip(), kubeconfig, context, "dataplane mark-unavailable")
+    console.print(f"{name} marked unavailable: kbmc sends it no request until `kbmc dataplane mark-available {name}`.")
+
+
+@app.command("mark-available")
+def mark_available(name: NameArg, kubeconfig: KubeconfigOption = None, context: ContextOption = None) -> None:
+    """Resume work in a data plane: watches restart, drift is repaired, pending cleanups run."""
+    _mark(name, True, None, kubeconfig, context, "dataplane mark-available")
+    console.print(f"{name} marked available.")
+
+
+def _age(stamp: str | None) -> str:
+    """``12s ago`` for an RFC 3339 time, ``-`` when there is none."""
+    if not stamp:
+        return "-"
+    then = datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    seconds = int((datetime.datetime.now(datetime.UTC) - then).total_seconds())
+    return f"{seconds}s ago" if seconds < 120 else f"{seconds // 60}m ago"
+
+
+def _yes_no(value: bool | None, yes: str, no: str) -> str:
+    return "unknown" if value is None else yes if value else no
+
+
+def _mark(name: str, available: bool, reason: str | None, kubeconfig: KubeconfigOption, context: ContextOption,
+          command: str) -> None:
+    api = control_client(kubeconfig, context, command)
+    _get(api, name)
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    spec = {"available": available, "unavailableReason": reason, "markedBy": f"{getpass.getuser()} (kbmc cli)",
+            "markedAt": stamp}
+    rest.call(api, "PATCH", rest.path("DataPlane", name=name), body={"spec": spec}, content_type=rest.MERGE_PATCH)
