@@ -5,7 +5,11 @@
   ingress in its pod's data plane. NodePort services advertise ``<svcName>:<node address>:<nodePort>``
   of that data plane (ports differ per cluster).
 - With both, addresses win for LoadBalancer / NodePort services, host names otherwise.
-- ``Required`` parts not yet known hold the pods back; the waiting Service names are reported.
+- ``Required`` parts not yet known hold the pods back; the waiting Service names are reported, and a
+  value already published is kept meanwhile (a running group's peer list never shrinks).
+- Peers in data planes marked unavailable keep their last published entry (kbmc cannot look there), and
+  ``<VAR>_UNAVAILABLE`` lists their Service names, so a database can tell them apart without the full list
+  being rewritten under it.
 """
 
 from __future__ import annotations
@@ -33,10 +37,22 @@ class Resolution:
     """Services whose address a Required var still lacks."""
 
 
+@dataclass(frozen=True)
+class Context:
+    """What resolution knows of the data planes: observations, and what was published before."""
+
+    seen: Mapping[tuple[str, str], SeenService]
+    """(data plane, Service name) -> observation."""
+    node_addresses: Mapping[str, str]
+    unavailable: frozenset[str] = frozenset()
+    """Data planes marked unavailable."""
+    previous: Mapping[str, str] = field(default_factory=dict)
+    """The env ConfigMap's current data."""
+
+
 def resolve(definition: ComponentDefinition, plans: list[ServicePlan], cluster: str, component: str,
-            ordinals: Mapping[int, str], seen: Mapping[tuple[str, str], SeenService],
-            node_addresses: Mapping[str, str]) -> Resolution:
-    """``ordinals``: ordinal -> data plane; ``seen``: (data plane, Service name) -> observation."""
+            ordinals: Mapping[int, str], ctx: Context) -> Resolution:
+    """``ordinals``: ordinal -> data plane."""
     out = Resolution()
     by_name = {p.name: p for p in plans}
     for var in definition.spec.vars:
@@ -51,39 +67,48 @@ def resolve(definition: ComponentDefinition, plans: list[ServicePlan], cluster: 
             raise ComponentDefinitionError(
                 f"ComponentDefinition {definition.metadata.name}: var {var.name} refers to service {ref.name}, "
                 "which this Cluster does not create")
-        value, waiting = _service_value(ref, plan, cluster, component, ordinals, seen, node_addresses)
+        value, waiting, absent = _service_value(ref, plan, cluster, component, ordinals, ctx,
+                                                ctx.previous.get(var.name, ""))
         out.waiting.extend(w for w in waiting if w not in out.waiting)
+        if value is None and var.name in ctx.previous:
+            value = ctx.previous[var.name]
         if value is not None:
             out.env[var.name] = value
+        if plan.pod_service:
+            out.env[f"{var.name}_UNAVAILABLE"] = ",".join(absent)
     return out
 
 
 def _service_value(ref: ServiceVarSelector, plan: ServicePlan, cluster: str, component: str,
-                   ordinals: Mapping[int, str], seen: Mapping[tuple[str, str], SeenService],
-                   node_addresses: Mapping[str, str]) -> tuple[str | None, list[str]]:
+                   ordinals: Mapping[int, str], ctx: Context, previous: str) -> tuple[str | None, list[str], list[str]]:
+    """(value or None while Required parts wait, Services waiting, Services in unavailable data planes)."""
     placed = sorted(ordinals)
     svc_names = plan.object_names(cluster, component, placed)
+    planes = [ordinals[o] for o in placed] if plan.pod_service else sorted(set(ordinals.values()))[:1]
+    absent = sorted(n for n, p in zip(svc_names, planes, strict=False) if p in ctx.unavailable)
     if ref.port is not None and ref.host is None and ref.load_balancer is None:
         ports = plan.spec["ports"]
         chosen = next((p for p in ports if p.get("name") == ref.port.name), ports[0])
-        return str(chosen["port"]), []
+        return str(chosen["port"]), [], absent
     wants_address = ref.load_balancer is not None and plan.type in ("LoadBalancer", "NodePort")
     if not wants_address:
-        return ",".join(sorted(svc_names)), []
+        return ",".join(sorted(svc_names)), [], absent
     if not placed:
-        return "", []
+        return "", [], absent
+    published = dict(entry.split(":", 1) for entry in previous.split(",") if ":" in entry)
     entries, waiting = [], []
-    planes = [ordinals[o] for o in placed] if plan.pod_service else sorted(set(ordinals.values()))[:1]
     for name, plane in zip(svc_names, planes, strict=True):
-        observed = seen.get((plane, name), SeenService())
+        observed = ctx.seen.get((plane, name), SeenService())
         if plan.type == "LoadBalancer" and observed.ingress:
             entries.append(f"{name}:{observed.ingress[0]}")
-        elif plan.type == "NodePort" and observed.node_ports and plane in node_addresses:
-            entries.append(f"{name}:{node_addresses[plane]}:{observed.node_ports[0]}")
+        elif plan.type == "NodePort" and observed.node_ports and plane in ctx.node_addresses:
+            entries.append(f"{name}:{ctx.node_addresses[plane]}:{observed.node_ports[0]}")
+        elif plane in ctx.unavailable and name in published:
+            entries.append(f"{name}:{published[name]}")
         else:
             waiting.append(name)
     if waiting:
         if ref.load_balancer == "Required":
-            return None, waiting
-        return "", []
-    return ",".join(sorted(entries)), []
+            return None, waiting, absent
+        return "", [], absent
+    return ",".join(sorted(entries)), [], absent

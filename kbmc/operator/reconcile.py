@@ -21,7 +21,7 @@ from kbmc.core.build import ComponentInput, build_cluster
 from kbmc.core.plan import plan_plane
 from kbmc.core.services import ServicePlan, plan_services
 from kbmc.core.status import Observation, Problem
-from kbmc.core.vars import SeenService, resolve
+from kbmc.core.vars import Context, SeenService, resolve
 from kbmc.errors import ApiError, ClusterSpecError, ComponentDefinitionError, PlacementError
 from kbmc.kube import rest
 from kbmc.kube.informer import Obj
@@ -153,10 +153,9 @@ def prepare(rt: Runtime, cluster: Cluster, key: str) -> Prepared:
         assignment = placement.assign(out.placement, spec.replicas, recorded.get(spec.name, {}), views)
         if assignment.waiting:
             out.waiting_ordinals[spec.name] = assignment.waiting
-        seen, addresses = _seen_services(rt, cluster, out.placement)
+        ctx = _var_context(rt, cluster, out.placement, spec.name)
         try:
-            resolution = resolve(definition, plans, cluster.metadata.name or "", spec.name, assignment.planes, seen,
-                                 addresses)
+            resolution = resolve(definition, plans, cluster.metadata.name or "", spec.name, assignment.planes, ctx)
         except ComponentDefinitionError as exc:
             out.problems.append(Problem("SpecValid", "ComponentDefinitionInvalid", str(exc)))
             out.blocked = True
@@ -242,13 +241,21 @@ def _service_defaults(rt: Runtime, names_: list[str]) -> dict[str, dict[str, str
     return {n: dict(p.state.service_annotations) for n, p in rt.planes_of(names_).items()}
 
 
-def _seen_services(rt: Runtime, cluster: Cluster, planes: list[str]) -> tuple[
-        dict[tuple[str, str], SeenService], dict[str, str]]:
+def _var_context(rt: Runtime, cluster: Cluster, planes: list[str], component: str) -> Context:
+    """Services and node addresses observed in the placement's data planes, and the published env."""
     seen: dict[tuple[str, str], SeenService] = {}
     addresses: dict[str, str] = {}
+    unavailable: set[str] = set()
+    previous: dict[str, str] = {}
+    env_key = ("ConfigMap", cluster.metadata.namespace or "", names.env_config_map(cluster.metadata.name or "",
+                                                                                   component))
     for name, plane in rt.planes_of(planes).items():
         if not plane.state.available:
+            unavailable.add(name)
             continue
+        published = plane.cache.owned_by(cluster.metadata.uid or "").get(env_key)
+        if published and not previous:
+            previous = dict(published.get("data") or {})
         for (kind, _ns, svc), obj in plane.cache.owned_by(cluster.metadata.uid or "").items():
             if kind != "Service":
                 continue
@@ -259,7 +266,7 @@ def _seen_services(rt: Runtime, cluster: Cluster, planes: list[str]) -> tuple[
         address = plane.cache.node_address()
         if address:
             addresses[name] = address
-    return seen, addresses
+    return Context(seen, addresses, frozenset(unavailable), previous)
 
 
 def planes_holding(rt: Runtime, uid: str) -> set[str]:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,6 +14,7 @@ from typing import Any
 import yaml
 from kubernetes import client
 
+from kbmc.dev.bed import Bed
 from kbmc.kube import rest
 from kbmc.kube.planes import MANAGED_KINDS
 from tests.kube import Clusters, Obj, wait_object
@@ -37,6 +41,13 @@ def seed(name: str, namespace: str, cluster_name: str, **changes: Any) -> Obj:
         else:
             component[key] = value
     return copy.deepcopy(body)
+
+
+def kbmc(bed: Bed, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the kbmc CLI against the bed's control plane, as a user would."""
+    return subprocess.run([sys.executable, "-m", "kbmc", *args, "--kubeconfig", str(bed.kubeconfig),
+                           "--context", "control"], capture_output=True, text=True, timeout=60, check=False,
+                          env={**os.environ, "COLUMNS": "200"})
 
 
 def create_cluster(control: client.ApiClient, body: Obj) -> Obj:

@@ -12,7 +12,7 @@ import json
 import urllib.request
 
 from kbmc.kube import rest
-from tests.kube import Clusters
+from tests.kube import Clusters, wait_object
 from tests.operator.helpers import condition, create_cluster, objects, phase_is, seed, wait_cluster
 from tests.operator_env import Operator
 
@@ -29,6 +29,13 @@ def test_frozen_data_plane_delays_only_its_clusters(operator: Operator, clusters
         assert stuck is not None
         assert "k8s-3" in (condition(stuck, "DataPlanesReachable") or {})["message"]
         assert stuck["status"]["phase"] == "Abnormal"
+        # observed health, apart from the SRE's decision: reachable false, still available, a Warning event
+        plane = wait_object(control, "DataPlane", None, "k8s-3",
+                            lambda dp: (dp or {}).get("status", {}).get("reachable") is False)
+        assert plane is not None and plane["spec"]["available"] is True
+        events = rest.call(control, "GET", rest.path("Event", "default"),
+                           query={"fieldSelector": "involvedObject.name=k8s-3"})["items"]
+        assert any(e["type"] == "Warning" and e["reason"] == "Unreachable" for e in events)
     finally:
         operator.bed.thaw("k8s-3")
     wait_cluster(control, namespace, "stuck", phase_is("Running"), timeout=90)

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
@@ -26,6 +23,7 @@ from tests.operator.helpers import (
     condition,
     create_cluster,
     get_cluster,
+    kbmc,
     objects,
     phase_is,
     record,
@@ -38,22 +36,16 @@ from tests.operator_env import Operator
 REASON = "zone b power outage"
 
 
-def kbmc(operator: Operator, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kbmc", *args, "--kubeconfig", str(operator.bed.kubeconfig),
-                           "--context", "control"], capture_output=True, text=True, timeout=60, check=False,
-                          env={**os.environ, "COLUMNS": "200"})
-
-
 @pytest.fixture
 def incident(operator: Operator) -> Iterator[None]:
     """Whatever a test marks, k8s-2 is available and answering afterwards."""
     yield
     operator.bed.thaw("k8s-2")
-    kbmc(operator, "dataplane", "mark-available", "k8s-2")
+    kbmc(operator.bed, "dataplane", "mark-available", "k8s-2")
 
 
 def mark(operator: Operator) -> datetime.datetime:
-    result = kbmc(operator, "dataplane", "mark-unavailable", "k8s-2", "--reason", REASON)
+    result = kbmc(operator.bed, "dataplane", "mark-unavailable", "k8s-2", "--reason", REASON)
     assert result.returncode == 0, result.stderr
     return datetime.datetime.now(datetime.UTC)
 
@@ -97,7 +89,7 @@ def test_mark_unavailable_reports_and_stops_every_request(operator: Operator, cl
         if "dataplane=k8s-2" in event.get("userAgent", "") and received > marked_at + datetime.timedelta(seconds=1):
             late.append(f"{event['verb']} {event['requestURI']}")
     assert late == []
-    assert kbmc(operator, "dataplane", "mark-available", "k8s-2").returncode == 0
+    assert kbmc(operator.bed, "dataplane", "mark-available", "k8s-2").returncode == 0
     spans = wait_cluster(control, namespace, "spans", phase_is("Running"), timeout=30)
     assert (condition(spans, "DataPlanesAvailable") or {}).get("status") == "True"
 
@@ -120,7 +112,7 @@ def test_scale_out_during_an_incident_uses_the_other_data_planes(operator: Opera
     assert objects(clusters, "k8s-1", namespace, "grow")["Pod"] == ["grow-etcd-0", "grow-etcd-3"]
     assert objects(clusters, "k8s-3", namespace, "grow")["Pod"] == ["grow-etcd-2", "grow-etcd-4"]
     assert grown["status"]["phase"] == "Abnormal"
-    assert kbmc(operator, "dataplane", "mark-available", "k8s-2").returncode == 0
+    assert kbmc(operator.bed, "dataplane", "mark-available", "k8s-2").returncode == 0
     wait_cluster(control, namespace, "grow", phase_is("Running"))
     assert objects(clusters, "k8s-2", namespace, "grow")["Pod"] == ["grow-etcd-1"]
 
@@ -139,7 +131,7 @@ def test_new_clusters_avoid_it_or_wait(operator: Operator, clusters: Clusters, n
     assert only is not None
     assert only["status"]["components"]["etcd"]["instances"] == [
         {"name": "only-etcd-0", "dataPlane": "", "podPhase": "Pending", "ready": False, "addresses": []}]
-    assert kbmc(operator, "dataplane", "mark-available", "k8s-2").returncode == 0
+    assert kbmc(operator.bed, "dataplane", "mark-available", "k8s-2").returncode == 0
     only = wait_cluster(control, namespace, "only", phase_is("Running"))
     assert only is not None and record(only)["etcd"] == {"0": "k8s-2"}
 
@@ -158,7 +150,7 @@ def test_deletion_during_an_incident_finishes_when_available(operator: Operator,
         assert objects(clusters, plane, namespace, "leaving") == {}
     assert objects(clusters, "k8s-2", namespace, "leaving")["Pod"] == ["leaving-etcd-1"]  # never touched
     assert get_cluster(control, namespace, "leaving")["metadata"]["finalizers"] == ["kbmc.io/cleanup"]
-    assert kbmc(operator, "dataplane", "mark-available", "k8s-2").returncode == 0
+    assert kbmc(operator.bed, "dataplane", "mark-available", "k8s-2").returncode == 0
     wait_cluster(control, namespace, "leaving", lambda c: c is None)
     for plane in PLANES:
         assert objects(clusters, plane, namespace, "leaving") == {}
@@ -166,11 +158,11 @@ def test_deletion_during_an_incident_finishes_when_available(operator: Operator,
 
 def test_list_describe_and_unknown_names(operator: Operator, incident: None) -> None:
     mark(operator)
-    listed = kbmc(operator, "dataplane", "list")
+    listed = kbmc(operator.bed, "dataplane", "list")
     assert listed.returncode == 0, listed.stderr
     assert "k8s-2" in listed.stdout and REASON in listed.stdout
-    described = kbmc(operator, "dataplane", "describe", "k8s-2")
+    described = kbmc(operator.bed, "dataplane", "describe", "k8s-2")
     assert "Available:" in described.stdout and "no" in described.stdout and "(kbmc cli)" in described.stdout
-    result = kbmc(operator, "dataplane", "mark-unavailable", "k8s-9", "--reason", "typo")
+    result = kbmc(operator.bed, "dataplane", "mark-unavailable", "k8s-9", "--reason", "typo")
     assert result.returncode == 2
     assert "no DataPlane named 'k8s-9' (known: k8s-1, k8s-2, k8s-3)" in result.stderr

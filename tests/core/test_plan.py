@@ -1,0 +1,35 @@
+"""The diff of one data plane, without a cluster: nothing to do when converged (server defaults ignored),
+create what is missing, patch drift, recreate a Pod whose spec changed, delete the rest (PVCs kept when
+asked), deletes before creates."""
+
+from __future__ import annotations
+
+from kbmc.core import names
+from kbmc.core.plan import plan_plane
+
+CM = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "env", "namespace": "ns", "labels": {"a": "1"}},
+      "data": {"K": "v"}}
+POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "ns", "labels": {"a": "1"},
+                                                     "annotations": {names.SPEC_HASH: "h1"}}, "spec": {}}
+
+
+def observed(*objs: dict) -> dict:  # type: ignore[type-arg]
+    return {(o["kind"], o["metadata"]["namespace"], o["metadata"]["name"]): o for o in objs}
+
+
+def test_converged_plane_needs_nothing_despite_server_defaults() -> None:
+    have_cm = {**CM, "metadata": {**CM["metadata"], "uid": "u", "resourceVersion": "7", "labels": {"a": "1", "b": "2"}}}
+    have_pod = {**POD, "spec": {"nodeName": "n", "volumes": [{"name": "token"}]}, "status": {"phase": "Running"}}
+    assert plan_plane([CM, POD], observed(have_cm, have_pod)) == []
+
+
+def test_missing_drifted_changed_and_extra_objects() -> None:
+    drifted = {**CM, "data": {"K": "tampered"}}
+    old_pod = {**POD, "metadata": {**POD["metadata"], "annotations": {names.SPEC_HASH: "h0"}}}
+    extra = {"kind": "Service", "metadata": {"name": "old", "namespace": "ns"}}
+    kept = {"kind": "PersistentVolumeClaim", "metadata": {"name": "data", "namespace": "ns"}}
+    intents = plan_plane([CM, POD], observed(drifted, old_pod, extra, kept), frozenset({"PersistentVolumeClaim"}))
+    assert [i.describe() for i in intents] == [
+        "delete Pod ns/p", "delete Service ns/old", "patch ConfigMap ns/env"]
+    assert intents[2].body == {"data": {"K": "v"}, "metadata": {"labels": {"a": "1"}}}
+    assert [i.describe() for i in plan_plane([CM, POD], {})] == ["create ConfigMap ns/env", "create Pod ns/p"]
