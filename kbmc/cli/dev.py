@@ -56,13 +56,15 @@ def up(
                                                     help="Number of data planes (default 3).")] = None,
     base_port: Annotated[int, typer.Option(help="First port; clusters use base+i and base+100+2i.")]
     = DEFAULT_BASE_PORT,
+    no_processes: Annotated[bool, typer.Option("--no-processes", help="Do not run etcd pods as local processes "
+                                                                      "(pods are only reported Running).")] = False,
 ) -> None:
     """Start the control plane and the data planes (or what is not running of an existing bed)."""
     bed = Bed(directory)
     chain = ensure_toolchain()
     started = time.monotonic()
     with console.status("starting etcd, kube-apiserver, kube-controller-manager and node agents..."):
-        state = bed.up(chain, data_planes, base_port)
+        state = bed.up(chain, data_planes, base_port, processes=not no_processes)
     console.print(f"Bed ready in {time.monotonic() - started:.0f} s.")
     _print_status(bed, state)
 

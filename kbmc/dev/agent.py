@@ -29,6 +29,7 @@ from kubernetes.client.exceptions import ApiException
 
 from kbmc import __version__
 from kbmc.dev import network
+from kbmc.dev.sandbox import Container, ImageBinaries, Sandbox, resolve_env, write_config_map
 from kbmc.kube.client import new_client
 from kbmc.kube.informer import Informer, Obj
 from kbmc.settings import Timeouts
@@ -81,7 +82,10 @@ class Pool:
 
 
 class Agent:
-    def __init__(self, api: client.ApiClient, cluster: str, index: int, volumes: Path) -> None:
+    def __init__(self, api: client.ApiClient, cluster: str, index: int, volumes: Path,
+                 images: list[ImageBinaries] | None = None) -> None:
+        self.sandbox = Sandbox(images or [], volumes.parent / "pods", self._container_changed)
+        self.pods: dict[str, Obj] = {}
         self.core = client.CoreV1Api(api)
         self.storage = client.StorageV1Api(api)
         self.net = network.for_index(index)
@@ -104,6 +108,7 @@ class Agent:
         stop.wait()
         for informer in self.informers:
             informer.stop()
+        self.sandbox.stop_all()
 
     # -- node ------------------------------------------------------------------------------------------
 
@@ -151,19 +156,130 @@ class Agent:
         key = meta["uid"]
         if event == "DELETED":
             self.pod_ips.release(key)
+            self.pods.pop(key, None)
+            self.sandbox.stop(key)
             return
+        self.pods[key] = pod
         if status.get("podIP") and spec.get("nodeName") == self.node:
             self.pod_ips.claim(key, status["podIP"])
         if meta.get("deletionTimestamp"):
             if spec.get("nodeName") == self.node:
+                self.sandbox.stop(key)
                 self._finish_deletion(pod)
             return
         if not spec.get("nodeName"):
             if spec.get("schedulerName", "default-scheduler") == "default-scheduler":
                 self._bind(pod)
             return
-        if spec["nodeName"] == self.node and not _is_ready(status):
+        if spec["nodeName"] != self.node:
+            return
+        if self.sandbox.runs(pod):
+            self._run_processes(pod)
+        elif not _is_ready(status):
             self._report_running(pod)
+
+    # -- pods as local processes -----------------------------------------------------------------------
+
+    def _run_processes(self, pod: Obj) -> None:
+        key = pod["metadata"]["uid"]
+        if self.sandbox.running(key) is None:
+            try:
+                containers = self._containers(pod)
+            except _NotYet as why:
+                log.info("pod=%s waits: %s", _key(pod), why)
+                threading.Timer(1.0, lambda: self.on_pod("RETRY", self.pods.get(key, pod))).start()
+                return
+            self.sandbox.start(key, containers)
+            log.info("pod=%s started %d process(es)", _key(pod), len(containers))
+        self._report_processes(pod)
+
+    def _containers(self, pod: Obj) -> list[Container]:
+        meta, spec = pod["metadata"], pod["spec"]
+        base = self.sandbox.work / f"{meta['namespace']}_{meta['name']}_{meta['uid'][:8]}"
+        volumes: dict[str, Path] = {}
+        for volume in spec.get("volumes") or []:
+            if "configMap" in volume:
+                data = self._config_map(meta["namespace"], volume["configMap"]["name"])
+                write_config_map(base / "volumes" / volume["name"], data, volume["configMap"].get("defaultMode"))
+                volumes[volume["name"]] = base / "volumes" / volume["name"]
+            elif "persistentVolumeClaim" in volume:
+                volumes[volume["name"]] = self._claim_path(meta["namespace"],
+                                                           volume["persistentVolumeClaim"]["claimName"])
+            elif "emptyDir" in volume:
+                (base / "volumes" / volume["name"]).mkdir(parents=True, exist_ok=True)
+                volumes[volume["name"]] = base / "volumes" / volume["name"]
+        address = self._reachable_address(pod)
+        config_maps = {ref["configMapRef"]["name"]: self._config_map(meta["namespace"], ref["configMapRef"]["name"])
+                       for c in spec["containers"] for ref in c.get("envFrom") or [] if "configMapRef" in ref}
+        out = []
+        for item in spec["containers"]:
+            probe = ((item.get("readinessProbe") or {}).get("exec") or {}).get("command")
+            out.append(Container(
+                key=meta["uid"], name=item["name"], argv=[*(item.get("command") or []), *(item.get("args") or [])],
+                env=resolve_env(item, pod, config_maps, address, self.net.node_ip), root=base / "root",
+                mounts=[(volumes[m["name"]], m["mountPath"]) for m in item.get("volumeMounts") or []
+                        if m["name"] in volumes],
+                binaries=self.sandbox.binaries_for(item.get("image", "")) or (), log=base / f"{item['name']}.log",
+                probe=probe, probe_period=float((item.get("readinessProbe") or {}).get("periodSeconds", 5))))
+        return out
+
+    def _config_map(self, namespace: str, name: str) -> dict[str, str]:
+        try:
+            return dict(self.core.read_namespaced_config_map(name, namespace).data or {})
+        except ApiException as exc:
+            raise _NotYet(f"ConfigMap {namespace}/{name}: {exc.status}") from exc
+
+    def _claim_path(self, namespace: str, claim: str) -> Path:
+        pvc = self.core.read_namespaced_persistent_volume_claim(claim, namespace)
+        if pvc.status.phase != "Bound" or not pvc.spec.volume_name:
+            raise _NotYet(f"PVC {namespace}/{claim} is not bound yet")
+        return Path(self.core.read_persistent_volume(pvc.spec.volume_name).spec.host_path.path)
+
+    def _reachable_address(self, pod: Obj) -> str:
+        """The LoadBalancer ingress of a Service selecting this pod (what other data planes reach), else
+        the node address."""
+        labels = pod["metadata"].get("labels") or {}
+        for svc in self.core.list_namespaced_service(pod["metadata"]["namespace"]).items:
+            selector = svc.spec.selector or {}
+            ingress = (svc.status.load_balancer.ingress or []) if svc.status.load_balancer else []
+            if svc.spec.type == "LoadBalancer" and selector and selector.items() <= labels.items() and ingress:
+                return str(ingress[0].ip)
+        return self.net.node_ip
+
+    def _container_changed(self, key: str) -> None:
+        pod = self.pods.get(key)
+        if pod is not None:
+            self._report_processes(pod)
+
+    def _report_processes(self, pod: Obj) -> None:
+        containers = self.sandbox.running(pod["metadata"]["uid"]) or []
+        meta = pod["metadata"]
+        ready = bool(containers) and all(c.ready for c in containers)
+        statuses = [{"name": c.name, "image": next(i.get("image", "") for i in pod["spec"]["containers"]
+                                                   if i["name"] == c.name),
+                     "imageID": "", "containerID": f"kbmc://{meta['uid']}/{c.name}", "ready": c.ready,
+                     "started": True, "restartCount": c.restarts,
+                     "state": {"running": {"startedAt": c.started_at or _now()}}} for c in containers]
+        current = pod.get("status") or {}
+        was_ready = _is_ready(current)
+        restarts = [s.get("restartCount") for s in current.get("containerStatuses") or []]
+        if current.get("phase") == "Running" and was_ready == ready and restarts == [c.restarts for c in containers]:
+            return
+        now = _now()
+        ip = self.pod_ips.take(meta["uid"])
+        conditions = [{"type": t, "status": "True", "lastTransitionTime": now} for t in ("PodScheduled", "Initialized")]
+        conditions += [{"type": t, "status": "True" if ready else "False", "lastTransitionTime": now}
+                       for t in ("ContainersReady", "Ready")]
+        status = {"phase": "Running", "hostIP": self.net.node_ip, "podIP": ip, "podIPs": [{"ip": ip}],
+                  "startTime": current.get("startTime") or now, "conditions": conditions,
+                  "containerStatuses": statuses}
+        try:
+            self.core.patch_namespaced_pod_status(meta["name"], meta["namespace"], {"status": status},
+                                                  _content_type=MERGE, _preload_content=False)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+        log.info("pod=%s processes ready=%s restarts=%s", _key(pod), ready, [c.restarts for c in containers])
 
     def _bind(self, pod: Obj) -> None:
         meta = pod["metadata"]
@@ -306,6 +422,10 @@ class Agent:
         log.info("service=%s ingress=%s", _key(svc), ",".join(i["ip"] for i in ingress) or "-")
 
 
+class _NotYet(Exception):  # noqa: N818 - a state, not a failure
+    """A pod's inputs (a ConfigMap, a bound PVC) are not there yet."""
+
+
 def _is_ready(status: Obj) -> bool:
     return status.get("phase") == "Running" and bool(status.get("podIP")) and any(
         c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions") or [])
@@ -317,12 +437,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cluster", required=True)
     parser.add_argument("--index", required=True, type=int)
     parser.add_argument("--volumes", required=True, type=Path)
+    parser.add_argument("--image-binary", action="append", default=[], type=ImageBinaries.parse,
+                        help="PATTERN=BIN[:BIN...]: run pods whose image matches PATTERN as local processes")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stdout,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     api = new_client(args.kubeconfig, agent=f"kbmc-node-agent/{__version__} ({args.cluster})",
                      timeouts=Timeouts(connect=2.0, read=10.0))
-    agent = Agent(api, args.cluster, args.index, args.volumes)
+    agent = Agent(api, args.cluster, args.index, args.volumes, args.image_binary)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

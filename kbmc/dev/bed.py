@@ -95,6 +95,8 @@ class ClusterState(BaseModel):
 class BedState(BaseModel):
     base_port: int
     bin_dir: str
+    processes: bool = True
+    """Whether node agents run known images (etcd) as local processes."""
     clusters: list[ClusterState]
 
     def cluster(self, name: str) -> ClusterState:
@@ -145,7 +147,7 @@ class Bed:
     # -- lifecycle -------------------------------------------------------------------------------------
 
     def up(self, toolchain: Toolchain, data_planes: int | None = None,
-           base_port: int = DEFAULT_BASE_PORT) -> BedState:
+           base_port: int = DEFAULT_BASE_PORT, processes: bool = True) -> BedState:
         """Start the bed, or whatever part of an existing bed is not running."""
         with self._locked():
             if self.exists():
@@ -162,6 +164,7 @@ class Bed:
             if not 1 <= count <= MAX_DATA_PLANES:
                 raise UsageError(f"--data-planes must be between 1 and {MAX_DATA_PLANES}, not {count}")
             state = self._plan(toolchain, count, base_port)
+            state.processes = processes
             busy = [f"{port} ({what})" for port, what in _ports(state) if not port_free(port)]
             if busy:
                 raise BedError(
@@ -261,21 +264,21 @@ class Bed:
         toolchain = Toolchain(Path(state.bin_dir))
         try:
             with ThreadPoolExecutor(max_workers=len(clusters)) as pool:
-                for future in [pool.submit(self._start_cluster, toolchain, c) for c in clusters]:
+                for future in [pool.submit(self._start_cluster, toolchain, c, state.processes) for c in clusters]:
                     future.result()
         finally:
             self._save(state)
 
-    def _start_cluster(self, toolchain: Toolchain, cluster: ClusterState) -> None:
+    def _start_cluster(self, toolchain: Toolchain, cluster: ClusterState, processes: bool) -> None:
         cdir = self.directory / cluster.name
         for component in COMPONENTS:
             if cluster.state(component) is not ProcState.STOPPED:
                 continue
-            argv = self._argv(toolchain, cluster, component)
+            argv = self._argv(toolchain, cluster, component, processes)
             cluster.procs[component] = procs.spawn(argv, cdir / f"{component}.log", cdir)
             self._wait_ready(cluster, component)
 
-    def _argv(self, toolchain: Toolchain, cluster: ClusterState, component: str) -> list[str]:
+    def _argv(self, toolchain: Toolchain, cluster: ClusterState, component: str, processes: bool) -> list[str]:
         cdir = self.directory / cluster.name
         pki_dir = self.directory / "pki"
         net = network.for_index(cluster.index)
@@ -317,12 +320,16 @@ class Bed:
                 "--leader-elect=false", "--port=0", "--secure-port=0",
                 "--kube-api-qps=200", "--kube-api-burst=400",
             ]
-        return [
+        argv = [
             sys.executable, "-m", "kbmc.dev.agent",
             "--kubeconfig", str(cdir / "node-agent.kubeconfig"),
             "--cluster", cluster.name, "--index", str(cluster.index),
             "--volumes", str(cdir / "volumes"),
         ]
+        if processes:
+            # images the bed can run for real: etcd (with etcdctl for probes and users)
+            argv += ["--image-binary", f"*etcd:*={toolchain.path('etcd')}:{toolchain.path('etcdctl')}"]
+        return argv
 
     def _wait_ready(self, cluster: ClusterState, component: str) -> None:
         """Wait until ``component`` serves; fail with the tail of its log if it dies or times out."""
