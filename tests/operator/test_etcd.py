@@ -1,0 +1,68 @@
+"""A real etcd raft group forms across three data planes, run by the node agents, checked with etcdctl.
+
+Matrix: 3 members with the LB addresses | a key written through one member is read through another |
+k8s-2 stopped (its etcd too): writes still succeed through the other two | k8s-2 marked unavailable: the
+Cluster reports it | started and marked available: the member rejoins and has the key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+from kbmc.dev.bed import Bed
+from tests.kube import Clusters
+from tests.operator.helpers import condition, create_cluster, kbmc, phase_is, seed, wait_cluster
+from tests.operator_env import Operator
+
+ENDPOINTS = {"k8s-1": "127.1.0.10", "k8s-2": "127.2.0.10", "k8s-3": "127.3.0.10"}
+
+
+def etcdctl(bed: Bed, address: str, *args: str) -> subprocess.CompletedProcess[str]:
+    binary = f"{bed.load().bin_dir}/etcdctl"
+    return subprocess.run([binary, f"--endpoints=http://{address}:2379", "--command-timeout=3s", *args],
+                          capture_output=True, text=True, timeout=20, check=False,
+                          env={**os.environ, "ETCDCTL_API": "3"})
+
+
+def eventually(check: object, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()  # type: ignore[operator]
+        if result.returncode == 0 or time.monotonic() > deadline:
+            return result  # type: ignore[no-any-return]
+        time.sleep(0.5)
+
+
+def test_etcd_forms_one_raft_group_across_data_planes(operator: Operator, clusters: Clusters, namespace: str) -> None:
+    bed, control = operator.bed, clusters["control"]
+    create_cluster(control, seed("etcd-cross-cloud-lb.yaml", namespace, "raft"))
+    cluster = wait_cluster(control, namespace, "raft", phase_is("Running"), timeout=90)
+    assert cluster is not None
+    addresses = {i["dataPlane"]: i["addresses"][0] for i in cluster["status"]["components"]["etcd"]["instances"]}
+    members = etcdctl(bed, addresses["k8s-1"], "member", "list", "-w", "json")
+    assert members.returncode == 0, members.stderr
+    peers = sorted(m["peerURLs"][0] for m in json.loads(members.stdout)["members"])
+    assert peers == sorted(f"http://{a}:2380" for a in addresses.values())
+    assert etcdctl(bed, addresses["k8s-1"], "put", "greeting", "hello").returncode == 0
+    assert etcdctl(bed, addresses["k8s-3"], "get", "greeting", "--print-value-only").stdout.strip() == "hello"
+
+    bed.stop("k8s-2")  # the whole cluster goes: API server, node agent and the etcd process it ran
+    try:
+        assert etcdctl(bed, addresses["k8s-2"], "endpoint", "health").returncode != 0
+        assert eventually(lambda: etcdctl(bed, addresses["k8s-1"], "put", "during", "outage")).returncode == 0
+        assert etcdctl(bed, addresses["k8s-3"], "get", "during", "--print-value-only").stdout.strip() == "outage"
+        assert kbmc(bed, "dataplane", "mark-unavailable", "k8s-2", "--reason", "k8s-2 lost").returncode == 0
+        reported = wait_cluster(control, namespace, "raft", lambda c: "k8s-2 lost" in (
+            condition(c, "DataPlanesAvailable") or {}).get("message", ""))
+        assert reported is not None and reported["status"]["phase"] == "Abnormal"
+        states = {i["dataPlane"]: i["podPhase"] for i in reported["status"]["components"]["etcd"]["instances"]}
+        assert states == {"k8s-1": "Running", "k8s-2": "Unknown", "k8s-3": "Running"}
+    finally:
+        bed.start("k8s-2")
+        kbmc(bed, "dataplane", "mark-available", "k8s-2")
+    rejoined = eventually(lambda: etcdctl(bed, addresses["k8s-2"], "get", "during", "--print-value-only"), 60)
+    assert rejoined.stdout.strip() == "outage", rejoined.stderr
+    wait_cluster(control, namespace, "raft", phase_is("Running"), timeout=60)
