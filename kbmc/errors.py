@@ -63,3 +63,7 @@ class ApiError(KbmcError):
             decoded = {}
         text = (body or b"").decode(errors="replace")[:200]
         return cls(status, str(decoded.get("reason", "")), str(decoded.get("message", text)), f"{method} {path}")
+
+
+class InstallError(KbmcError):
+    """``kbmc install`` cannot complete; the message names the Secret, context or data plane and the fix."""

@@ -12,17 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from kubernetes import client
 
-from kbmc.api.crd import all_crds
 from kbmc.dev.bed import Bed
 from kbmc.errors import ApiError
 from kbmc.kube import rest
-from kbmc.kube.crds import apply_crds
 from tests.kube import wait_object
 
-ROOT = Path(__file__).resolve().parents[1]
 NAMESPACE = "kb-system"
 SECRET = "kbmc-dataplanes"
 DATA_PLANES = ("k8s-1", "k8s-2", "k8s-3")
@@ -44,13 +40,15 @@ def create(api: client.ApiClient, kind: str, namespace: str | None, body: dict[s
 
 
 def install(bed: Bed, control: client.ApiClient) -> None:
-    apply_crds(control, list(all_crds().values()))
+    """What a user does: the kubeconfig Secret, then ``kbmc install --local``."""
     create(control, "Namespace", None, {"metadata": {"name": NAMESPACE}})
     kubeconfig = base64.b64encode(bed.kubeconfig.read_bytes()).decode()
     create(control, "Secret", NAMESPACE, {"metadata": {"name": SECRET}, "data": {"kubeconfig": kubeconfig}})
-    create(control, "ComponentDefinition", None, yaml.safe_load((ROOT / "addons/etcd/componentdefinition.yaml")
-                                                                .read_text()))
-    create(control, "ConfigMap", NAMESPACE, yaml.safe_load((ROOT / "addons/etcd/scripts.yaml").read_text()))
+    result = subprocess.run([sys.executable, "-m", "kbmc", "install", "--kubeconfig", str(bed.kubeconfig),
+                             "--context", "control", "--kubeconfig-secret", SECRET,
+                             "--contexts", ",".join(DATA_PLANES), "--local"], capture_output=True, text=True,
+                            check=False, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 @dataclass

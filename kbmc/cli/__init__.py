@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.console import Console
 
-from kbmc.cli import dataplane, dev, operator
+from kbmc.cli import admin, cluster, dataplane, dev, operator
 from kbmc.errors import KbmcError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -15,6 +15,10 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_
 app.add_typer(dev.app, name="dev")
 app.add_typer(operator.app, name="operator")
 app.add_typer(dataplane.app, name="dataplane")
+app.add_typer(cluster.app, name="cluster")
+app.command()(admin.install)
+app.command()(admin.status)
+app.command()(admin.uninstall)
 
 
 def main() -> None:

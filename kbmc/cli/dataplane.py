@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import getpass
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -18,7 +19,8 @@ from kbmc.cli.common import ContextOption, KubeconfigOption, control_client
 from kbmc.core import names
 from kbmc.errors import ApiError, UsageError
 from kbmc.kube import rest
-from kbmc.kube.client import Api
+from kbmc.kube.client import Api, new_client, user_agent
+from kbmc.ops import join as joining
 
 app = typer.Typer(no_args_is_help=True, help="Data planes: list, describe, mark unavailable / available.")
 console = Console()
@@ -124,6 +126,36 @@ def _age(stamp: str | None) -> str:
     then = datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
     seconds = int((datetime.datetime.now(datetime.UTC) - then).total_seconds())
     return f"{seconds}s ago" if seconds < 120 else f"{seconds // 60}m ago"
+
+
+@app.command()
+def join(name: NameArg,
+         kubeconfig: Annotated[Path, typer.Option("--kubeconfig", help="The data plane's admin kubeconfig (used once, "
+                                                                     "not stored).")],
+         context: Annotated[str | None, typer.Option("--context", help="Its context in that file.")] = None,
+         control_kubeconfig: Annotated[Path | None, typer.Option(help="Control plane kubeconfig (default: "
+                                                                       "$KUBECONFIG).")] = None,
+         control_context: Annotated[str | None, typer.Option(help="Control plane context.")] = None,
+         namespace: Annotated[str, typer.Option("--namespace", "-n", help="The operator's namespace.")] = "kb-system",
+         kubeconfig_secret: Annotated[str, typer.Option(help="The operator's kubeconfig Secret.")]
+         = "kbmc-dataplanes") -> None:
+    """Register a data plane with a least-privilege identity of its own (like `vela cluster join`)."""
+    control = control_client(control_kubeconfig, control_context, "dataplane join")
+    admin = new_client(kubeconfig, context, agent=user_agent("cli dataplane join"))
+    joining.join(control, admin, name, namespace, kubeconfig_secret)
+    console.print(f"{name} joined: ServiceAccount kube-system/kbmc bound to ClusterRole kbmc-dataplane; its token "
+                  f"is in Secret {namespace}/{kubeconfig_secret}; DataPlane {name} created.")
+
+
+@app.command()
+def detach(name: NameArg, kubeconfig: KubeconfigOption = None, context: ContextOption = None,
+           namespace: Annotated[str, typer.Option("--namespace", "-n", help="The operator's namespace.")] = "kb-system",
+           kubeconfig_secret: Annotated[str, typer.Option(help="The operator's kubeconfig Secret.")]
+           = "kbmc-dataplanes") -> None:
+    """Remove a data plane (refused while Clusters are placed there)."""
+    api = control_client(kubeconfig, context, "dataplane detach")
+    joining.detach(api, name, namespace, kubeconfig_secret, placed_clusters(api).get(name, []))
+    console.print(f"{name} detached.")
 
 
 def _yes_no(value: bool | None, yes: str, no: str) -> str:

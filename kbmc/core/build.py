@@ -61,7 +61,9 @@ def build_cluster(cluster: Cluster, components: list[ComponentInput],
     out: dict[str, list[Manifest]] = {}
 
     def put(plane: str, manifest: Manifest) -> None:
-        out.setdefault(plane, []).append(manifest)
+        labelled = {**manifest, "metadata": {**manifest["metadata"],
+                                             "labels": {**manifest["metadata"]["labels"], names.DATA_PLANE: plane}}}
+        out.setdefault(plane, []).append(labelled)
 
     all_planes = sorted({p for c in components for p in (*c.planes, *c.ordinals.values())})
     rules = [r.dump() for c in components for r in c.definition.spec.policy_rules]

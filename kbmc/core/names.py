@@ -18,6 +18,9 @@ COMPONENT = "apps.kubeblocks.io/component-name"
 POD_NAME = "apps.kubeblocks.io/pod-name"
 CLUSTER_UID = "kbmc.io/cluster-uid"
 ORDINAL = "kbmc.io/ordinal"
+DATA_PLANE = "kbmc.io/data-plane"
+"""On every object kbmc creates: the DataPlane it was created through (two DataPlanes naming the same
+cluster must not see, and delete, each other's objects)."""
 MANAGER = "kbmc"
 
 

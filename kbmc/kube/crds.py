@@ -7,7 +7,7 @@ from typing import Any
 
 from kubernetes import client, watch
 
-FIELD_MANAGER = "kbmc"
+from kbmc.kube import rest
 
 
 def apply_crds(api: client.ApiClient, crds: list[dict[str, Any]], timeout: float = 30) -> None:
@@ -15,7 +15,7 @@ def apply_crds(api: client.ApiClient, crds: list[dict[str, Any]], timeout: float
     ext = client.ApiextensionsV1Api(api)
     for crd in crds:
         ext.patch_custom_resource_definition(
-            crd["metadata"]["name"], crd, field_manager=FIELD_MANAGER, force=True,
+            crd["metadata"]["name"], crd, field_manager=rest.FIELD_MANAGER, force=True,
             _content_type="application/apply-patch+yaml", _preload_content=False)
     pending = {crd["metadata"]["name"] for crd in crds}
     listing = json.loads(ext.list_custom_resource_definition(_preload_content=False).data)

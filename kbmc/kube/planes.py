@@ -33,7 +33,8 @@ SELECTOR = f"{names.MANAGED_BY}={names.MANAGER}"
 class Cache:
     """Objects kbmc manages in one data plane, indexed by the uid of the Cluster that owns them."""
 
-    def __init__(self) -> None:
+    def __init__(self, plane: str = "") -> None:
+        self.plane = plane
         self._lock = threading.Lock()
         self._objects: dict[Key, Obj] = {}
         self._by_owner: dict[str, set[Key]] = {}
@@ -42,7 +43,10 @@ class Cache:
     def upsert(self, obj: Obj) -> str | None:
         """Store ``obj`` unless the cache has a newer version; return its owner's uid."""
         key = (obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
-        owner = (obj["metadata"].get("labels") or {}).get(names.CLUSTER_UID)
+        labels = obj["metadata"].get("labels") or {}
+        if self.plane and labels.get(names.DATA_PLANE, self.plane) != self.plane:
+            return None  # made through another DataPlane naming the same cluster: not ours to manage
+        owner = labels.get(names.CLUSTER_UID)
         with self._lock:
             old = self._objects.get(key)
             if old is not None and _version(old) > _version(obj):
@@ -130,7 +134,7 @@ class Plane:
     def __init__(self, state: PlaneState, kubeconfig: dict[str, Any] | None, timeouts: Timeouts,
                  on_change: Callable[[str, set[str]], None]) -> None:
         self.state = state
-        self.cache = Cache()
+        self.cache = Cache(state.name)
         self._on_change = on_change
         self._informers: list[Informer] = []
         self.api: client.ApiClient | _Refusing = _Refusing(state.name)

@@ -43,7 +43,14 @@ KINDS: Mapping[str, Kind] = {
     "Cluster": Kind("/apis/apps.kubeblocks.io/v1alpha1", "clusters"),
     "ComponentDefinition": Kind("/apis/apps.kubeblocks.io/v1alpha1", "componentdefinitions", namespaced=False),
     "DataPlane": Kind("/apis/kbmc.io/v1alpha1", "dataplanes", namespaced=False),
+    "ClusterRole": Kind("/apis/rbac.authorization.k8s.io/v1", "clusterroles", namespaced=False),
+    "ClusterRoleBinding": Kind("/apis/rbac.authorization.k8s.io/v1", "clusterrolebindings", namespaced=False),
+    "Deployment": Kind("/apis/apps/v1", "deployments"),
+    "CustomResourceDefinition": Kind("/apis/apiextensions.k8s.io/v1", "customresourcedefinitions",
+                                     namespaced=False),
+    "SelfSubjectAccessReview": Kind("/apis/authorization.k8s.io/v1", "selfsubjectaccessreviews", namespaced=False),
 }
+FIELD_MANAGER = "kbmc"
 
 
 def path(kind: str, namespace: str | None = None, name: str | None = None, subresource: str | None = None) -> str:
@@ -82,6 +89,26 @@ def request(api: client.ApiClient, method: str, url_path: str, *, body: Any = No
         return raw
     data = raw.data
     return json.loads(data) if data else {}
+
+
+def apply(api: client.ApiClient, manifest: Obj) -> Obj:
+    """Server-side apply with kbmc's one field manager (idempotent; kbmc's fields win)."""
+    meta = manifest["metadata"]
+    applied: Obj = call(api, "PATCH", path(manifest["kind"], meta.get("namespace"), meta["name"]), body=manifest,
+                        content_type="application/apply-patch+yaml",
+                        query={"fieldManager": FIELD_MANAGER, "force": True})
+    return applied
+
+
+def allowed(api: client.ApiClient, verb: str, group: str, resource: str, namespace: str | None = None) -> bool:
+    """Whether the client's identity may do ``verb`` on ``resource`` (the API server's own RBAC decides)."""
+    attributes: Obj = {"verb": verb, "group": group, "resource": resource}
+    if namespace:
+        attributes["namespace"] = namespace
+    review = call(api, "POST", path("SelfSubjectAccessReview"), body={
+        "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+        "spec": {"resourceAttributes": attributes}})
+    return bool(review.get("status", {}).get("allowed"))
 
 
 def _query_value(value: Any) -> str:

@@ -1,0 +1,146 @@
+"""``kbmc install``, ``kbmc status``, ``kbmc uninstall``: like ``kbcli kubeblocks install/status``."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from kbmc.cli.common import ContextOption, KubeconfigOption, control_client
+from kbmc.cli.dataplane import placed_clusters
+from kbmc.errors import ApiError, InstallError, UsageError
+from kbmc.kube import rest
+from kbmc.kube.client import Api, new_client
+from kbmc.ops import install as installer
+from kbmc.ops.addons import load_addons
+from kbmc.ops.rbac import data_plane_manifests, operator_manifests
+
+console = Console()
+NamespaceOption = Annotated[str, typer.Option("--namespace", "-n", help="The operator's namespace.")]
+SecretOption = Annotated[str | None, typer.Option("--kubeconfig-secret", help="Secret (key kubeconfig) with a context "
+                                                                              "per data plane.")]
+
+
+def _split_contexts(value: str) -> list[str]:
+    return [c.strip() for c in value.strip("{}").replace("\\,", ",").split(",") if c.strip()]
+
+
+def _from_set(values: list[str], secret: str | None, contexts: str | None) -> tuple[str | None, str | None]:
+    """kbcli's spelling: ``--set multiCluster.kubeConfig=NAME --set multiCluster.contexts=a,b``."""
+    for item in values:
+        key, _, value = item.partition("=")
+        if key == "multiCluster.kubeConfig":
+            secret = value
+        elif key == "multiCluster.contexts":
+            contexts = value
+        else:
+            raise UsageError(f"--set {key}: unknown setting (kbmc knows multiCluster.kubeConfig, "
+                             "multiCluster.contexts)")
+    return secret, contexts
+
+
+def install(
+    kubeconfig: KubeconfigOption = None, context: ContextOption = None,
+    kubeconfig_secret: SecretOption = None,
+    contexts: Annotated[str | None, typer.Option("--contexts", help="Data-plane contexts, comma-separated.")] = None,
+    namespace: NamespaceOption = "kb-system",
+    image: Annotated[str, typer.Option(help="Operator image.")] = installer.DEFAULT_IMAGE,
+    local: Annotated[bool, typer.Option("--local", help="Everything but the Deployment (run `kbmc operator run`).")]
+    = False,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="kbcli spelling: multiCluster.kubeConfig=NAME, "
+                                                                 "multiCluster.contexts=a,b")] = None,
+) -> None:
+    """Install kbmc into the control plane and prepare every data plane."""
+    secret, context_list = _from_set(set_ or [], kubeconfig_secret, contexts)
+    if not secret:
+        raise UsageError("--kubeconfig-secret (or --set multiCluster.kubeConfig=NAME) is required")
+    options = installer.Options(kubeconfig_secret=secret, contexts=_split_contexts(context_list or ""),
+                                namespace=namespace, image=image, local=local)
+    control = control_client(kubeconfig, context, "install")
+    started = time.monotonic()
+    try:
+        installer.install(control, options, lambda step: console.print(f"[green]✓[/green] {step}", highlight=False))
+    except InstallError as exc:
+        console.print(f"[red]✗[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from exc
+    console.print(f"kbmc installed in {time.monotonic() - started:.1f} s.")
+
+
+def status(kubeconfig: KubeconfigOption = None, context: ContextOption = None,
+           namespace: NamespaceOption = "kb-system", kubeconfig_secret: SecretOption = "kbmc-dataplanes") -> None:
+    """Control plane and every data plane: reachable, kbmc's permissions, version, Clusters."""
+    control = control_client(kubeconfig, context, "status")
+    version = rest.call(control, "GET", "/version").get("gitVersion", "?")
+    try:
+        deployment = rest.call(control, "GET", rest.path("Deployment", namespace, "kbmc-operator"))
+        ready = deployment.get("status", {}).get("readyReplicas", 0)
+        operator = f"Deployment {namespace}/kbmc-operator, {ready} ready"
+    except ApiError:
+        operator = "no Deployment (local operator, or not installed)"
+    console.print(f"control plane: reachable ({version}); operator: {operator}", highlight=False)
+    kubeconfig_data = installer.secret_kubeconfig(control, namespace, kubeconfig_secret or "kbmc-dataplanes")
+    placed = placed_clusters(control)
+    table = Table("data plane", "context", "available", "reachable", "RBAC ok", "version", "clusters", "notes")
+    for item in rest.call(control, "GET", rest.path("DataPlane"))["items"]:
+        name, spec = item["metadata"]["name"], item["spec"]
+        report = installer.check_plane(kubeconfig_data, spec["context"], apply_rbac=False) if spec.get(
+            "available", True) else installer.PlaneReport(name, notes=["marked unavailable: not contacted"])
+        table.add_row(name, spec["context"], "yes" if spec.get("available", True) else "no",
+                      "yes" if report.version else "no", "yes" if report.rbac_ok else "no", report.version or "-",
+                      str(len(placed.get(name, []))), "; ".join(report.notes)[:80])
+    console.print(table)
+
+
+def uninstall(kubeconfig: KubeconfigOption = None, context: ContextOption = None,
+              namespace: NamespaceOption = "kb-system", kubeconfig_secret: SecretOption = "kbmc-dataplanes",
+              force: Annotated[bool, typer.Option("--force", help="Delete existing Clusters first.")] = False) -> None:
+    """Remove what install made (the namespace and the kubeconfig Secret stay: they are yours)."""
+    control = control_client(kubeconfig, context, "uninstall")
+    try:
+        clusters = rest.call(control, "GET", rest.path("Cluster"))["items"]
+    except ApiError:
+        clusters = []
+    if clusters and not force:
+        names = ", ".join(f"{c['metadata']['namespace']}/{c['metadata']['name']}" for c in clusters[:10])
+        raise UsageError(f"{len(clusters)} Cluster(s) exist ({names}): delete them first or pass --force")
+    for cluster in clusters:
+        meta = cluster["metadata"]
+        rest.call(control, "DELETE", rest.path("Cluster", meta["namespace"], meta["name"]))
+        console.print(f"deleting Cluster {meta['namespace']}/{meta['name']} (the operator cleans its data planes)")
+    deadline = time.monotonic() + 120
+    while clusters and rest.call(control, "GET", rest.path("Cluster"))["items"]:
+        if time.monotonic() > deadline:
+            raise UsageError("Clusters are still being deleted after 120 s: is the operator running?")
+        time.sleep(1)
+    try:
+        kubeconfig_data = installer.secret_kubeconfig(control, namespace, kubeconfig_secret or "kbmc-dataplanes")
+        planes = rest.call(control, "GET", rest.path("DataPlane"))["items"]
+    except (InstallError, ApiError):
+        kubeconfig_data, planes = None, []
+    for plane in planes:
+        if kubeconfig_data is not None:
+            api = new_client("", plane["spec"]["context"], agent="kbmc/uninstall",
+                                       kubeconfig_dict=kubeconfig_data)
+            for manifest in data_plane_manifests():
+                _delete(api, manifest)
+        console.print(f"[green]✓[/green] data plane {plane['metadata']['name']}: ClusterRole removed")
+    targets = [installer.deployment(installer.Options(kubeconfig_secret or "", [], namespace)),
+               *load_addons(namespace), *operator_manifests(namespace), *planes]
+    for manifest in targets:
+        _delete(control, manifest)
+    for crd in ("clusters.apps.kubeblocks.io", "componentdefinitions.apps.kubeblocks.io", "dataplanes.kbmc.io"):
+        _delete(control, {"kind": "CustomResourceDefinition", "metadata": {"name": crd}})
+    console.print("[green]✓[/green] control plane: operator, addons, DataPlanes, RBAC and CRDs removed")
+
+
+def _delete(api: Api, manifest: dict[str, object]) -> None:
+    meta = manifest["metadata"]
+    assert isinstance(meta, dict)
+    try:
+        rest.call(api, "DELETE", rest.path(str(manifest["kind"]), meta.get("namespace"), meta["name"]))
+    except ApiError as exc:
+        if exc.status != 404:
+            raise

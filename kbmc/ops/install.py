@@ -1,0 +1,194 @@
+"""``kbmc install``: everything the operator needs, step by step, checked before success is claimed.
+
+Control plane: CRDs, the namespace, the operator's ServiceAccount and least-privilege RBAC, the addons,
+one DataPlane per context, and (unless ``local``) the operator Deployment with the kubeconfig Secret
+mounted read-only. Every data plane: reachable, the ClusterRole kbmc's identity needs, and a
+SelfSubjectAccessReview of each permission. Idempotent (server-side apply); every failure names what.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from kbmc import __version__
+from kbmc.api.crd import all_crds
+from kbmc.core import names
+from kbmc.errors import ApiError, InstallError
+from kbmc.kube import rest
+from kbmc.kube.client import Api, new_client, user_agent
+from kbmc.kube.crds import apply_crds
+from kbmc.ops.addons import load_addons
+from kbmc.ops.rbac import DATA_PLANE_ROLE, OPERATOR, data_plane_manifests, data_plane_rules, operator_manifests
+
+MOUNT_PATH = "/var/run/secrets/kubeblocks.io/multicluster"
+DEFAULT_IMAGE = f"docker.io/kbmc/kbmc:{__version__}"
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Options:
+    kubeconfig_secret: str
+    contexts: list[str]
+    namespace: str = "kb-system"
+    image: str = DEFAULT_IMAGE
+    local: bool = False
+
+
+@dataclass
+class PlaneReport:
+    name: str
+    version: str = ""
+    rbac_ok: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def secret_kubeconfig(control: Api, namespace: str, secret: str) -> dict[str, Any]:
+    """The data planes' kubeconfig from the Secret; every problem named with the fix."""
+    where = f"Secret {namespace}/{secret}"
+    try:
+        body = rest.call(control, "GET", rest.path("Secret", namespace, secret))
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        raise InstallError(f"{where} not found: create it with `kubectl -n {namespace} create secret generic "
+                           f"{secret} --from-file=kubeconfig=PATH`") from exc
+    encoded = (body.get("data") or {}).get("kubeconfig")
+    if not encoded:
+        raise InstallError(f"{where} has no key 'kubeconfig' (keys: {', '.join(body.get('data') or {}) or 'none'})")
+    try:
+        parsed = yaml.safe_load(base64.b64decode(encoded))
+    except (ValueError, yaml.YAMLError) as exc:
+        raise InstallError(f"{where} key 'kubeconfig' is not YAML: {exc}") from exc
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("contexts"), list):
+        raise InstallError(f"{where} key 'kubeconfig' is not a kubeconfig (no contexts list)")
+    return parsed
+
+
+def install(control: Api, options: Options, progress: Progress) -> list[PlaneReport]:
+    """Install with ``control`` (a client of the control plane); ``progress`` hears of each step done.
+    Everything is checked (Secret, contexts, data planes reachable) before anything is written."""
+    ns = options.namespace
+    try:
+        version = rest.call(control, "GET", "/version").get("gitVersion", "?")
+    except Exception as exc:
+        raise InstallError(f"control plane unreachable: {exc}") from exc
+    progress(f"control plane reachable ({version})")
+    if not options.contexts:
+        raise InstallError("no data plane given: pass --contexts a,b,c (multiCluster.contexts)")
+    kubeconfig = secret_kubeconfig(control, ns, options.kubeconfig_secret)
+    known = [c.get("name") for c in kubeconfig["contexts"]]
+    missing = [c for c in options.contexts if c not in known]
+    if missing:
+        raise InstallError(f"context(s) {', '.join(missing)} not in Secret {ns}/{options.kubeconfig_secret} "
+                           f"(it has: {', '.join(map(str, known))})")
+    progress(f"Secret {ns}/{options.kubeconfig_secret} has contexts {', '.join(options.contexts)}")
+    with ThreadPoolExecutor(max_workers=len(options.contexts)) as pool:
+        reports = list(pool.map(lambda c: check_plane(kubeconfig, c, apply_rbac=False), options.contexts))
+    unreachable = [r for r in reports if not r.version]
+    if unreachable:
+        raise InstallError("; ".join(f"data plane {r.name} {' '.join(r.notes)}" for r in unreachable))
+    progress("data planes reachable: " + ", ".join(f"{r.name} ({r.version})" for r in reports))
+    apply_crds(control, list(all_crds().values()))
+    progress("CRDs established: clusters, componentdefinitions, dataplanes")
+    for manifest in operator_manifests(ns):
+        rest.apply(control, manifest)
+    progress(f"operator ServiceAccount and RBAC ({OPERATOR})")
+    addons = load_addons(ns)
+    for manifest in addons:
+        rest.apply(control, manifest)
+    progress("addons: " + ", ".join(m["metadata"]["name"] for m in addons if m["kind"] == "ComponentDefinition"))
+    for context in options.contexts:
+        body = {"apiVersion": "kbmc.io/v1alpha1", "kind": "DataPlane", "metadata": {"name": context},
+                "spec": {"context": context}}
+        try:
+            rest.call(control, "POST", rest.path("DataPlane"), body=body)
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+    progress(f"DataPlanes {', '.join(options.contexts)}")
+    with ThreadPoolExecutor(max_workers=len(options.contexts)) as pool:
+        reports = list(pool.map(lambda c: check_plane(kubeconfig, c, apply_rbac=True), options.contexts))
+    for report in reports:
+        if not report.rbac_ok:
+            raise InstallError(f"data plane {report.name}: {'; '.join(report.notes)}")
+        progress(f"data plane {report.name}: ClusterRole {DATA_PLANE_ROLE}, every permission verified "
+                 "(SelfSubjectAccessReview)")
+    if options.local:
+        progress("--local: run the operator with `kbmc operator run "
+                 f"--namespace {ns} --kubeconfig-secret {options.kubeconfig_secret}`")
+    else:
+        rest.apply(control, deployment(options))
+        progress(f"operator Deployment {ns}/{OPERATOR} ({options.image})")
+    return reports
+
+
+def check_plane(kubeconfig: dict[str, Any], context: str, apply_rbac: bool) -> PlaneReport:
+    """Reach one data plane with kbmc's identity there, optionally apply its ClusterRole, verify each
+    permission with SelfSubjectAccessReview."""
+    report = PlaneReport(context)
+    try:
+        api = new_client("", context, agent=user_agent(f"install dataplane={context}"), kubeconfig_dict=kubeconfig)
+        report.version = rest.call(api, "GET", "/version").get("gitVersion", "?")
+    except Exception as exc:
+        report.notes.append(f"unreachable: {exc}")
+        return report
+    if apply_rbac:
+        for manifest in data_plane_manifests():
+            try:
+                rest.apply(api, manifest)
+            except ApiError as exc:
+                if exc.status != 403:
+                    raise
+                report.notes.append(f"ClusterRole {DATA_PLANE_ROLE} not applied (forbidden to this identity)")
+    denied = missing_permissions(api)
+    report.rbac_ok = not denied
+    if denied:
+        report.notes.append(f"kbmc's identity (context {context}) may not: {', '.join(denied)}; bind it to "
+                            f"ClusterRole {DATA_PLANE_ROLE} or use `kbmc dataplane join`")
+    return report
+
+
+def missing_permissions(api: Api) -> list[str]:
+    denied = []
+    for rule in data_plane_rules():
+        for group in rule.get("apiGroups", []):
+            for resource in rule.get("resources", []):
+                for verb in rule["verbs"]:
+                    scope = None if resource in {"namespaces", "nodes"} else "default"
+                    if not rest.allowed(api, verb, group, resource, scope):
+                        denied.append(f"{verb} {resource}")
+    return denied
+
+
+def deployment(options: Options) -> dict[str, Any]:
+    ns = options.namespace
+    args = ["operator", "run", "--namespace", ns, "--kubeconfig-secret", options.kubeconfig_secret,
+            "--contexts", ",".join(options.contexts), "--metrics-port", "8080", "--liveness-port", "8081"]
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": OPERATOR, "namespace": ns, "labels": {names.MANAGED_BY: names.MANAGER}},
+        "spec": {
+            "replicas": 1, "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": {"app.kubernetes.io/name": OPERATOR}},
+            "template": {
+                "metadata": {"labels": {"app.kubernetes.io/name": OPERATOR}},
+                "spec": {
+                    "serviceAccountName": OPERATOR,
+                    "containers": [{
+                        "name": "operator", "image": options.image, "args": args,
+                        "livenessProbe": {"httpGet": {"path": "/healthz", "port": 8081}, "periodSeconds": 10},
+                        "ports": [{"name": "metrics", "containerPort": 8080}],
+                        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+                        "volumeMounts": [{"name": "multicluster", "mountPath": MOUNT_PATH, "readOnly": True}],
+                    }],
+                    "volumes": [{"name": "multicluster", "secret": {"secretName": options.kubeconfig_secret}}],
+                },
+            },
+        },
+    }
