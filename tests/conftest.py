@@ -24,7 +24,7 @@ from tests.kube import Clusters, wait_object
 from tests.operator_env import Operator, install
 
 
-def _free_base_port() -> int:
+def free_base_port() -> int:
     """A base port whose whole range (base .. base+110) is free on loopback."""
     for base in range(21000, 60000, 250):
         ports = [base + i for i in range(8)] + [base + 100 + i for i in range(12)]
@@ -41,7 +41,7 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
         return
     handle = Bed(tmp_path_factory.mktemp("bed"))
     chain = toolchain.ensure()
-    handle.up(chain, data_planes=3, base_port=_free_base_port())
+    handle.up(chain, data_planes=3, base_port=free_base_port())
     try:
         yield handle
     finally:
@@ -110,5 +110,5 @@ def _delete_clusters(control: client.ApiClient, namespace: str) -> None:
         with contextlib.suppress(ApiError):
             rest.call(control, "DELETE", rest.path("Cluster", namespace, name))
     for item in listed["items"]:
-        with contextlib.suppress(AssertionError, ApiError):
+        with contextlib.suppress(TimeoutError, ApiError):
             wait_object(control, "Cluster", namespace, item["metadata"]["name"], lambda c: c is None, timeout=30)

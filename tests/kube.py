@@ -8,7 +8,9 @@ from typing import Any
 
 from kubernetes import client, watch
 
-from kbmc.kube import rest
+from kbmc.kube.wait import wait_object
+
+__all__ = ["Clusters", "Obj", "condition", "wait_for", "wait_object"]
 
 Clusters = dict[str, client.ApiClient]
 Obj = dict[str, Any]
@@ -36,28 +38,3 @@ def condition(obj: Obj | None, kind: str) -> bool:
     """True when ``obj`` has a status condition ``kind`` with status True."""
     conditions = (obj or {}).get("status", {}).get("conditions") or []
     return any(c["type"] == kind and c["status"] == "True" for c in conditions)
-
-
-def wait_object(api: client.ApiClient, kind: str, namespace: str | None, name: str,
-                predicate: Callable[[Obj | None], bool], timeout: float = 60) -> Obj | None:
-    """Like ``wait_for``, for any kind kbmc.kube.rest knows (custom resources included)."""
-    listed = rest.request(api, "GET", rest.path(kind, namespace), query={"fieldSelector": f"metadata.name={name}"})
-    current: Obj | None = listed["items"][0] if listed["items"] else None
-    if predicate(current):
-        return current
-    response = rest.request(api, "GET", rest.path(kind, namespace), stream=True, timeout=(2, timeout + 5), query={
-        "fieldSelector": f"metadata.name={name}", "watch": "true", "timeoutSeconds": int(timeout),
-        "resourceVersion": listed["metadata"]["resourceVersion"]})
-    try:
-        buffer = b""
-        for chunk in response.stream(4096, decode_content=False):
-            buffer += chunk
-            while b"\n" in buffer:
-                line, buffer = buffer.split(b"\n", 1)
-                event = json.loads(line)
-                current = None if event["type"] == "DELETED" else event["object"]
-                if predicate(current):
-                    return current
-    finally:
-        response.release_conn()
-    raise AssertionError(f"{kind} {namespace}/{name}: condition not met within {timeout} s; last seen: {current}")

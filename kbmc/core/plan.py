@@ -82,10 +82,12 @@ def plan_plane(desired: Iterable[Manifest], observed: Mapping[Key, Mapping[str, 
     for key in observed:
         if key not in wanted and key[0] not in keep_kinds and not observed[key]["metadata"].get("deletionTimestamp"):
             deletes.append(Intent("delete", *key))
+    # Deletes first (pods before what they use); then creates and patches together in kind order, so a
+    # ConfigMap is brought up to date before a Pod that reads it is created.
     order = {k: i for i, k in enumerate(KIND_ORDER)}
-    creates.sort(key=lambda i: order.get(i.kind, 99))
     deletes.sort(key=lambda i: -order.get(i.kind, 99))
-    return deletes + creates + patches
+    writes = sorted(creates + patches, key=lambda i: order.get(i.kind, 99))
+    return deletes + writes
 
 
 def _labels_only(want: Manifest) -> dict[str, Any]:

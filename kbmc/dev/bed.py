@@ -97,6 +97,8 @@ class BedState(BaseModel):
     bin_dir: str
     processes: bool = True
     """Whether node agents run known images (etcd) as local processes."""
+    operator: Proc | None = None
+    """The operator started by ``kbmc dev demo``, if any."""
     clusters: list[ClusterState]
 
     def cluster(self, name: str) -> ClusterState:
@@ -132,13 +134,13 @@ class Bed:
         except ValueError as exc:
             raise BedError(f"{self.state_file} is corrupt ({exc}); run `kbmc dev down` and `up` again") from exc
 
-    def _save(self, state: BedState) -> None:
+    def save(self, state: BedState) -> None:
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(state.model_dump_json(indent=2))
         tmp.replace(self.state_file)
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
+    def locked(self) -> Iterator[None]:
         self.directory.mkdir(parents=True, exist_ok=True)
         with (self.directory / ".lock").open("w") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
@@ -149,7 +151,7 @@ class Bed:
     def up(self, toolchain: Toolchain, data_planes: int | None = None,
            base_port: int = DEFAULT_BASE_PORT, processes: bool = True) -> BedState:
         """Start the bed, or whatever part of an existing bed is not running."""
-        with self._locked():
+        with self.locked():
             if self.exists():
                 state = self.load()
                 existing = len(state.clusters) - 1
@@ -182,23 +184,24 @@ class Bed:
 
     def down(self) -> None:
         """Stop every process of the bed and remove its directory."""
-        with self._locked():
+        with self.locked():
             if self.exists():
                 state = self.load()
-                procs.terminate([p for c in state.clusters for p in c.procs.values()])
+                everything = [p for c in state.clusters for p in c.procs.values()]
+                procs.terminate([state.operator, *everything] if state.operator else everything)
         shutil.rmtree(self.directory, ignore_errors=True)
 
     def stop(self, name: str) -> None:
         """Stop one cluster's processes; its etcd data stays, so ``start`` brings it back as it was."""
-        with self._locked():
+        with self.locked():
             state = self.load()
             cluster = state.cluster(name)
             procs.terminate(list(cluster.procs.values()))
             cluster.procs = {}
-            self._save(state)
+            self.save(state)
 
     def start(self, name: str) -> None:
-        with self._locked():
+        with self.locked():
             state = self.load()
             cluster = state.cluster(name)
             if cluster.state("kube-apiserver") is ProcState.FROZEN:
@@ -213,7 +216,7 @@ class Bed:
         self._signal(name, procs.thaw)
 
     def _signal(self, name: str, action: Callable[[Proc], None]) -> None:
-        with self._locked():
+        with self.locked():
             cluster = self.load().cluster(name)
             proc = cluster.procs.get("kube-apiserver")
             if proc is None or proc.state() is ProcState.STOPPED:
@@ -253,7 +256,7 @@ class Bed:
             for key in ("controller-manager", "node-agent"):
                 _write_kubeconfig(cdir / f"{key}.kubeconfig", [(cluster, key)], ca)
         _write_kubeconfig(self.kubeconfig, [(c, "admin") for c in state.clusters], ca)
-        self._save(state)
+        self.save(state)
 
     # -- processes -------------------------------------------------------------------------------------
 
@@ -267,7 +270,7 @@ class Bed:
                 for future in [pool.submit(self._start_cluster, toolchain, c, state.processes) for c in clusters]:
                     future.result()
         finally:
-            self._save(state)
+            self.save(state)
 
     def _start_cluster(self, toolchain: Toolchain, cluster: ClusterState, processes: bool) -> None:
         cdir = self.directory / cluster.name
@@ -418,6 +421,10 @@ def _write_kubeconfig(path: Path, entries: list[tuple[ClusterState, str]], ca: b
 def describe(state: BedState) -> list[dict[str, str]]:
     """Rows for ``kbmc dev status``."""
     rows = []
+    if state.operator is not None:
+        running = state.operator.state() is not ProcState.STOPPED
+        rows.append({"cluster": "(operator)", "role": "kbmc", "url": "-",
+                     "state": "up" if running else "stopped", "pids": f"operator={state.operator.pid}"})
     for c in state.clusters:
         pids = " ".join(f"{SHORT[k]}={p.pid}" for k, p in c.procs.items() if p.state() is not ProcState.STOPPED)
         rows.append({"cluster": c.name, "role": c.role, "url": c.url, "state": c.summary(), "pids": pids})

@@ -33,3 +33,6 @@ def test_missing_drifted_changed_and_extra_objects() -> None:
         "delete Pod ns/p", "delete Service ns/old", "patch ConfigMap ns/env"]
     assert intents[2].body == {"data": {"K": "v"}, "metadata": {"labels": {"a": "1"}}}
     assert [i.describe() for i in plan_plane([CM, POD], {})] == ["create ConfigMap ns/env", "create Pod ns/p"]
+    # a ConfigMap a new Pod reads is updated before the Pod is created
+    assert [i.describe() for i in plan_plane([CM, POD], observed(drifted))] == [
+        "patch ConfigMap ns/env", "create Pod ns/p"]

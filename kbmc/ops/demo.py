@@ -1,0 +1,88 @@
+"""``kbmc dev demo``: the bed, kbmc installed, the operator running, and a real etcd Cluster across three
+data planes, in one command."""
+
+from __future__ import annotations
+
+import base64
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kbmc.dev import procs
+from kbmc.dev.bed import CONTROL, Bed, BedState
+from kbmc.errors import ApiError
+from kbmc.kube import rest
+from kbmc.kube.client import new_client, user_agent
+from kbmc.kube.wait import wait_object
+from kbmc.ops import install
+
+NAMESPACE = "kb-system"
+SECRET = "kbmc-dataplanes"
+CLUSTER = "demo-etcd"
+
+
+def cluster_manifest(planes: list[str]) -> dict[str, Any]:
+    """The spec's cross-cloud example (LoadBalancer pod services, unique), named."""
+    return {
+        "apiVersion": "apps.kubeblocks.io/v1alpha1", "kind": "Cluster",
+        "metadata": {"name": CLUSTER, "namespace": "default",
+                     "annotations": {"apps.kubeblocks.io/multi-cluster-placement": ",".join(planes)}},
+        "spec": {"terminationPolicy": "WipeOut", "componentSpecs": [{
+            "name": "etcd", "componentDef": "etcd-0.9.0", "replicas": 3,
+            "resources": {"limits": {"cpu": "100m", "memory": "100M"}, "requests": {"cpu": "100m", "memory": "100M"}},
+            "volumeClaimTemplates": [{"name": "data", "spec": {"accessModes": ["ReadWriteOnce"],
+                                                               "resources": {"requests": {"storage": "1Gi"}}}}],
+            "services": [{"name": "peer", "serviceType": "LoadBalancer", "podService": True,
+                          "annotations": {"apps.kubeblocks.io/multi-cluster-service-placement": "unique"}}],
+        }]},
+    }
+
+
+def run(bed: Bed, state: BedState, say: Callable[[str], None]) -> dict[str, Any]:
+    """Install kbmc into the bed, start the operator, create the etcd Cluster and wait until it runs."""
+    control = new_client(bed.kubeconfig, CONTROL, agent=user_agent("dev demo"))
+    planes = [c.name for c in state.clusters if c.role == "data-plane"]
+    _create(control, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+    _create(control, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": SECRET, "namespace": NAMESPACE},
+                      "data": {"kubeconfig": base64.b64encode(bed.kubeconfig.read_bytes()).decode()}})
+    say(f"Secret {NAMESPACE}/{SECRET} holds the data planes' kubeconfig")
+    install.install(control, install.Options(kubeconfig_secret=SECRET, contexts=planes, namespace=NAMESPACE,
+                                             local=True), say)
+    start_operator(bed)
+    say(f"operator running (log: {bed.directory / 'operator.log'})")
+    _create(control, cluster_manifest(planes[:3]))
+    say(f"Cluster default/{CLUSTER} created; waiting for the etcd members to form their raft group")
+    cluster = wait_object(control, "Cluster", "default", CLUSTER,
+                          lambda c: ((c or {}).get("status") or {}).get("phase") == "Running", timeout=180)
+    assert cluster is not None
+    return cluster
+
+
+def start_operator(bed: Bed) -> None:
+    """``kbmc operator run`` as one of the bed's processes (``kbmc dev down`` stops it)."""
+    with bed.locked():
+        state = bed.load()
+        if state.operator is not None and state.operator.state() is not procs.ProcState.STOPPED:
+            return
+        argv = [sys.executable, "-m", "kbmc", "operator", "run", "--kubeconfig", str(bed.kubeconfig),
+                "--context", CONTROL, "--namespace", NAMESPACE, "--kubeconfig-secret", SECRET]
+        state.operator = procs.spawn(argv, bed.directory / "operator.log", bed.directory)
+        bed.save(state)
+
+
+def _create(api: Any, body: dict[str, Any]) -> None:
+    meta = body["metadata"]
+    try:
+        rest.call(api, "POST", rest.path(body["kind"], meta.get("namespace")), body=body)
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
+
+
+def etcdctl_hint(bed_bin: Path, addresses: list[str]) -> str:
+    endpoints = ",".join(f"http://{a}:2379" for a in addresses)
+    return f"ETCDCTL_API=3 {bed_bin / 'etcdctl'} --endpoints={endpoints}"
+
+
+
