@@ -15,22 +15,13 @@ from kubernetes import client
 
 from kbmc.api.crd import all_crds
 from kbmc.dev import toolchain
-from kbmc.dev.bed import Bed, BedState, port_free
+from kbmc.dev.bed import Bed, BedState, free_base_port
 from kbmc.errors import ApiError
 from kbmc.kube import rest
 from kbmc.kube.client import new_client
 from kbmc.kube.crds import apply_crds
 from tests.kube import Clusters, wait_object
 from tests.operator_env import Operator, install
-
-
-def free_base_port() -> int:
-    """A base port whose whole range (base .. base+110) is free on loopback."""
-    for base in range(21000, 60000, 250):
-        ports = [base + i for i in range(8)] + [base + 100 + i for i in range(12)]
-        if all(port_free(port) for port in ports):
-            return base
-    raise RuntimeError("no free port range on loopback")
 
 
 @pytest.fixture(scope="session")

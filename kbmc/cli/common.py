@@ -16,6 +16,10 @@ ContextOption = Annotated[str | None, typer.Option("--context", help="Context of
                                                                       "(default: the current context).")]
 
 
+def default_kubeconfig(kubeconfig: Path | None) -> Path:
+    """As kubectl: the flag, else the first file of $KUBECONFIG, else ~/.kube/config."""
+    return kubeconfig or Path(os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or Path.home() / ".kube/config")
+
+
 def control_client(kubeconfig: Path | None, context: str | None, command: str) -> Api:
-    path = kubeconfig or Path(os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or Path.home() / ".kube/config")
-    return new_client(path, context, agent=user_agent(f"cli {command}"))
+    return new_client(default_kubeconfig(kubeconfig), context, agent=user_agent(f"cli {command}"))

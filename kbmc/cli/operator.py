@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from kbmc.cli.common import default_kubeconfig
 from kbmc.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="The control-plane operator.")
@@ -16,8 +18,8 @@ app = typer.Typer(no_args_is_help=True, help="The control-plane operator.")
 
 @app.command()
 def run(
-    kubeconfig: Annotated[Path | None, typer.Option(help="Kubeconfig of the control plane (default: in-cluster).")]
-    = None,
+    kubeconfig: Annotated[Path | None, typer.Option(help="Kubeconfig of the control plane (default: in-cluster in a "
+                                                        "pod, else $KUBECONFIG, then ~/.kube/config).")] = None,
     context: Annotated[str | None, typer.Option(help="Context of the control plane.")] = None,
     namespace: Annotated[str, typer.Option(help="Operator namespace (kubeconfig Secret, script templates).")]
     = "kb-system",
@@ -35,8 +37,9 @@ def run(
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)  # one line per handled event otherwise
-    settings = Settings(kubeconfig=kubeconfig, context=context, namespace=namespace,
-                        kubeconfig_secret=kubeconfig_secret,
+    in_cluster = kubeconfig is None and bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+    settings = Settings(kubeconfig=None if in_cluster else default_kubeconfig(kubeconfig), context=context,
+                        namespace=namespace, kubeconfig_secret=kubeconfig_secret,
                         contexts=tuple(c for c in contexts.split(",") if c), workers=workers,
                         metrics_port=metrics_port, liveness_port=liveness_port, probe_interval=probe_interval)
     run_operator(settings)

@@ -2,8 +2,8 @@
 
 Per component: in every data plane of the placement the env ConfigMap, script ConfigMaps, the
 ServiceAccount / Role / RoleBinding ``kb-<cluster>`` and mirrored Services; in an instance's own data plane
-its Pod, its PVCs and its ``unique`` pod Services. Pods are left out while ``hold_pods`` says their vars
-are not resolved yet.
+its Pod, its PVCs and its ``unique`` pod Services. New Pods (``held`` ordinals) are left out while their vars
+are not resolved yet; Pods that exist are never held back (holding must not delete them).
 """
 
 from __future__ import annotations
@@ -35,8 +35,11 @@ class ComponentInput:
     """Ordinal -> data plane, for the ordinals that exist (or are to be created)."""
     planes: list[str]
     """Data planes of the placement that hold the component's shared objects."""
-    env: Mapping[str, str]
-    hold_pods: bool
+    env: Mapping[str, str] | None
+    """The env ConfigMap's data; None while nothing can be published yet (the ConfigMap is then not created,
+    so it is written once, complete)."""
+    held: frozenset[int]
+    """Ordinals whose Pod is not created yet because a Required var is not resolved."""
     scripts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Script template name -> files."""
 
@@ -90,8 +93,9 @@ def _component(cluster: str, namespace: str, uid: str, comp: ComponentInput,
     out: list[tuple[str, Manifest]] = []
     env_name = names.env_config_map(cluster, spec.name)
     for plane in comp.planes:
-        out.append((plane, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(env_name, namespace, labels),
-                            "data": dict(comp.env)}))
+        if comp.env is not None:
+            out.append((plane, {"apiVersion": "v1", "kind": "ConfigMap",
+                                "metadata": _meta(env_name, namespace, labels), "data": dict(comp.env)}))
         for script in comp.definition.spec.scripts:
             out.append((plane, {"apiVersion": "v1", "kind": "ConfigMap",
                                 "metadata": _meta(names.script_config_map(cluster, spec.name, script.name),
@@ -107,7 +111,7 @@ def _component(cluster: str, namespace: str, uid: str, comp: ComponentInput,
                                 "metadata": _meta(names.pvc(template.name, cluster, spec.name, ordinal), namespace,
                                                   instance_labels),
                                 "spec": template.spec.dump()}))
-        if not comp.hold_pods:
+        if ordinal not in comp.held:
             out.append((plane, _pod(cluster, namespace, comp, ordinal, instance_labels)))
     return out
 

@@ -364,6 +364,15 @@ def _ports(state: BedState) -> Iterator[tuple[int, str]]:
         yield c.etcd_port + 1, f"etcd peer of {c.name}"
 
 
+def free_base_port(start: int = 21000) -> int:
+    """A base port free for a bed of up to 7 clusters (tests, benchmarks)."""
+    for base in range(start, 60000, 250):
+        ports = [base + i for i in range(8)] + [base + 100 + i for i in range(12)]
+        if all(port_free(port) for port in ports):
+            return base
+    raise BedError("no free range of ports on loopback")
+
+
 def port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         # As the servers themselves do (Go sets SO_REUSEADDR): old TIME_WAIT connections do not count.

@@ -30,6 +30,7 @@ HOST_DIRS = ("usr", "bin", "lib", "lib64", "sbin", "etc", "dev")
 TOOLS = {name: shutil.which(name) or f"/usr/bin/{name}" for name in ("mount", "chroot", "unshare", "nsenter")}
 """Absolute paths: the wrapper runs with the container's PATH."""
 BIN = "/kbmc/bin"
+OPT_OUT = "dev.kbmc.io/process"
 """Where the mapped binaries appear inside the pod's root (first on PATH)."""
 
 
@@ -116,7 +117,10 @@ class Sandbox:
         return None
 
     def runs(self, pod: Obj) -> bool:
-        """Whether the bed runs this pod's containers as processes."""
+        """Whether the bed runs this pod's containers as processes (a pod annotated
+        ``dev.kbmc.io/process: "false"`` is only reported Running, as with ``--no-processes``)."""
+        if (pod["metadata"].get("annotations") or {}).get(OPT_OUT) == "false":
+            return False
         return bool(self.images) and all(self.binaries_for(c.get("image", "")) for c in pod["spec"]["containers"])
 
     def running(self, key: str) -> list[Container] | None:

@@ -7,6 +7,7 @@ API server would take seconds per call. Every client made here fails a call to a
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,9 @@ def new_client(kubeconfig: Path | str, context: str | None = None, *, agent: str
     """An ``ApiClient`` for one context of a kubeconfig file (or of an already parsed kubeconfig)."""
     configuration = client.Configuration()
     try:
-        if kubeconfig_dict is not None:
+        if kubeconfig_dict is None and not str(kubeconfig) and os.environ.get("KUBERNETES_SERVICE_HOST"):
+            config.load_incluster_config(client_configuration=configuration)  # the operator in its Deployment
+        elif kubeconfig_dict is not None:
             config.load_kube_config_from_dict(kubeconfig_dict, context=context,
                                               client_configuration=configuration, persist_config=False)
         else:

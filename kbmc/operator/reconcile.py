@@ -176,11 +176,23 @@ def prepare(rt: Runtime, cluster: Cluster, key: str) -> Prepared:
                                         f"pods wait for the address of Service(s) {', '.join(resolution.waiting)}"))
         out.components.append(ComponentInput(
             spec=spec, definition=definition, services=plans, ordinals={**assignment.planes},
-            planes=list(out.placement), env=resolution.env, hold_pods=bool(resolution.waiting or missing),
+            planes=list(out.placement), env=None if resolution.waiting and not ctx.previous else resolution.env,
+            held=_new_pods(rt, cluster, spec.name, assignment.planes) if resolution.waiting or missing else frozenset(),
             scripts=scripts))
         out.retired[spec.name] = {o: p for o, p in assignment.retired.items()
                                   if _still_there(rt, cluster.metadata.uid or "", spec.name, o, p)}
     return out
+
+
+def _new_pods(rt: Runtime, cluster: Cluster, component: str, ordinals: Mapping[int, str]) -> frozenset[int]:
+    """Ordinals whose Pod does not exist yet (only those are held back while vars are unresolved)."""
+    out = set()
+    for ordinal, plane_name in ordinals.items():
+        plane = rt.plane(plane_name)
+        key = ("Pod", cluster.metadata.namespace or "", names.pod(cluster.metadata.name or "", component, ordinal))
+        if plane is None or key not in plane.cache.owned_by(cluster.metadata.uid or ""):
+            out.add(ordinal)
+    return frozenset(out)
 
 
 def _still_there(rt: Runtime, uid: str, component: str, ordinal: int, plane_name: str) -> bool:

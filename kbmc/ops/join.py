@@ -25,7 +25,7 @@ ACCOUNT_NAMESPACE = "kube-system"
 
 def join(control: Api, admin: Api, name: str, namespace: str, secret: str, timeout: float = 30) -> None:
     kubeconfig = secret_kubeconfig(control, namespace, secret)
-    for manifest in [*data_plane_manifests(), *_identity()]:
+    for manifest in [*data_plane_manifests(), *identity_manifests()]:
         rest.apply(admin, manifest)
     token = _token(admin, timeout)
     server = admin.configuration.host
@@ -64,7 +64,8 @@ def detach(control: Api, name: str, namespace: str, secret: str, placed: list[st
                   body={"data": {"kubeconfig": encoded}})
 
 
-def _identity() -> list[dict[str, Any]]:
+def identity_manifests() -> list[dict[str, Any]]:
+    """kbmc's own identity in a data plane: a ServiceAccount bound to ClusterRole kbmc-dataplane."""
     meta = {"name": ACCOUNT, "labels": LABELS}
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {**meta, "namespace": ACCOUNT_NAMESPACE}},

@@ -8,8 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kbmc.dev.bed import Bed
-from tests.conftest import free_base_port
+from kbmc.dev.bed import Bed, free_base_port
 
 
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:

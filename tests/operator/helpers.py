@@ -15,6 +15,7 @@ import yaml
 from kubernetes import client
 
 from kbmc.dev.bed import Bed
+from kbmc.dev.sandbox import OPT_OUT
 from kbmc.kube import rest
 from kbmc.kube.planes import MANAGED_KINDS
 from tests.kube import Clusters, Obj, wait_object
@@ -24,12 +25,16 @@ SEEDS = ROOT.parent / "shared" / "seeds" / "manifests"
 PLANES = ("k8s-1", "k8s-2", "k8s-3")
 
 
-def seed(name: str, namespace: str, cluster_name: str, **changes: Any) -> Obj:
-    """A seed example with a fixed name (instead of generateName) in ``namespace``."""
+def seed(name: str, namespace: str, cluster_name: str, processes: bool = False, **changes: Any) -> Obj:
+    """A seed example with a fixed name (instead of generateName) in ``namespace``. Its etcd pods are only
+    reported Running by the node agents unless ``processes`` (real etcd members cannot follow the scaling
+    and host-name tests: the addon does not reconfigure membership, and the bed has no cluster DNS)."""
     body: Obj = yaml.safe_load((SEEDS / name).read_text())
     body["metadata"].pop("generateName", None)
     body["metadata"].update(name=cluster_name, namespace=namespace)
     component = body["spec"]["componentSpecs"][0]
+    if not processes:
+        component["annotations"] = {OPT_OUT: "false"}
     for key, value in changes.items():
         if key == "placement":
             if value is None:

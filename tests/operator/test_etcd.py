@@ -38,7 +38,7 @@ def eventually(check: object, timeout: float = 30) -> subprocess.CompletedProces
 
 def test_etcd_forms_one_raft_group_across_data_planes(operator: Operator, clusters: Clusters, namespace: str) -> None:
     bed, control = operator.bed, clusters["control"]
-    create_cluster(control, seed("etcd-cross-cloud-lb.yaml", namespace, "raft"))
+    create_cluster(control, seed("etcd-cross-cloud-lb.yaml", namespace, "raft", processes=True))
     cluster = wait_cluster(control, namespace, "raft", phase_is("Running"), timeout=90)
     assert cluster is not None
     addresses = {i["dataPlane"]: i["addresses"][0] for i in cluster["status"]["components"]["etcd"]["instances"]}

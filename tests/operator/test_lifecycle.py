@@ -187,3 +187,18 @@ def test_operator_restarted_mid_creation_converges_without_duplicates(operator: 
     for index, plane in enumerate(PLANES):
         assert objects(clusters, plane, namespace, "restart")["Pod"] == [f"restart-etcd-{index}"]
     assert get_cluster(control, namespace, "restart")["metadata"]["finalizers"] == ["kbmc.io/cleanup"]
+
+
+def test_scale_out_never_recreates_existing_pods(operator: Operator, clusters: Clusters, namespace: str) -> None:
+    """New LoadBalancer pod services wait for addresses; only the new Pods wait with them."""
+    control = clusters["control"]
+    create_cluster(control, seed("etcd-cross-cloud-lb.yaml", namespace, "keep", placement="k8s-1,k8s-3", replicas=2))
+    wait_cluster(control, namespace, "keep", phase_is("Running"))
+    before = {name: read(clusters, plane, "Pod", namespace, name)["metadata"]["uid"]
+              for name, plane in (("keep-etcd-0", "k8s-1"), ("keep-etcd-1", "k8s-3"))}
+    set_replicas(control, namespace, "keep", 3)
+    wait_cluster(control, namespace, "keep", phase_is("Running"))
+    after = {name: read(clusters, plane, "Pod", namespace, name)["metadata"]["uid"]
+             for name, plane in (("keep-etcd-0", "k8s-1"), ("keep-etcd-1", "k8s-3"))}
+    assert after == before
+    assert "keep-etcd-2" in objects(clusters, "k8s-1", namespace, "keep")["Pod"]

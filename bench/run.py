@@ -1,0 +1,356 @@
+#!/usr/bin/env python3
+"""How close kbmc gets to the limit, measured in one run on a bed of its own (real API servers).
+
+    python bench/run.py [--clusters N] [--json PATH]
+
+Figures (all from this one run; ratios are what to compare across machines):
+- convergence_ratio: N Clusters x 3 replicas over 3 data planes, apply -> all Running, against a floor script
+  that writes exactly the same objects directly with the same client and concurrency (8 Clusters at a time,
+  data planes in parallel), until all its pods are Ready.
+- writes_per_cluster / objects_per_cluster: data-plane writes by kbmc (from the API servers' audit logs)
+  against the objects that exist; status_writes_per_cluster: control-plane writes (annotations, status).
+- resync_writes: data-plane writes during a full resync of the converged Clusters (goal 0).
+- reaction_p50_s / reaction_p95_s: a pod deleted out-of-band in a data plane -> the repaired pod exists.
+- incident_mark_s: mark one data plane unavailable -> every affected Cluster has its condition.
+- isolation_ratio: convergence of N/4 Clusters placed on k8s-1,k8s-2 while k8s-3 is frozen, against the same
+  with nothing frozen.
+- peak_rss_mb: the operator's peak resident memory (VmHWM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from kbmc.dev import toolchain  # noqa: E402
+from kbmc.dev.bed import Bed, free_base_port  # noqa: E402
+from kbmc.dev.sandbox import OPT_OUT  # noqa: E402
+from kbmc.errors import ApiError  # noqa: E402
+from kbmc.kube import rest  # noqa: E402
+from kbmc.kube.client import new_client  # noqa: E402
+from kbmc.kube.planes import MANAGED_KINDS  # noqa: E402
+from kbmc.ops import install  # noqa: E402
+
+PLANES = ("k8s-1", "k8s-2", "k8s-3")
+CONCURRENCY = 8
+Obj = dict[str, Any]
+
+
+def cluster(name: str, namespace: str, placement: str) -> Obj:
+    return {
+        "apiVersion": "apps.kubeblocks.io/v1alpha1", "kind": "Cluster",
+        "metadata": {"name": name, "namespace": namespace,
+                     "annotations": {"apps.kubeblocks.io/multi-cluster-placement": placement}},
+        "spec": {"terminationPolicy": "Delete", "componentSpecs": [{
+            "name": "etcd", "componentDef": "etcd-0.9.0", "replicas": 3, "annotations": {OPT_OUT: "false"},
+            "volumeClaimTemplates": [{"name": "data", "spec": {"accessModes": ["ReadWriteOnce"],
+                                                               "resources": {"requests": {"storage": "1Gi"}}}}],
+            "services": [{"name": "peer", "serviceType": "LoadBalancer", "podService": True,
+                          "annotations": {"apps.kubeblocks.io/multi-cluster-service-placement": "unique"}}]}]},
+    }
+
+
+class Bench:
+    def __init__(self, bed: Bed) -> None:
+        self.bed = bed
+        self.api = {c.name: new_client(bed.kubeconfig, c.name, agent="bench/1") for c in bed.load().clusters}
+        self.control = self.api["control"]
+        self.operator: subprocess.Popen[bytes] | None = None
+
+    # -- helpers ---------------------------------------------------------------------------------------
+
+    def audit_offsets(self) -> dict[str, int]:
+        return {p: (self.bed.directory / p / "audit.log").stat().st_size for p in ("control", *PLANES)}
+
+    def kbmc_writes(self, since: dict[str, int], planes: Iterable[str] = PLANES, operator_only: bool = False
+                    ) -> int:
+        time.sleep(1.0)  # audit batches
+        count = 0
+        for plane in planes:
+            with (self.bed.directory / plane / "audit.log").open("rb") as fh:
+                fh.seek(since[plane])
+                for line in fh:
+                    event = json.loads(line)
+                    agent = event.get("userAgent", "")
+                    ours = "dataplane=" in agent if not operator_only else "(operator" in agent
+                    if ours and event["verb"] in ("create", "update", "patch", "delete"):
+                        count += 1
+        return count
+
+    def wait_clusters(self, namespace: str, count: int, done: Callable[[Obj], bool], timeout: float = 900) -> float:
+        """Seconds until ``count`` Clusters of ``namespace`` satisfy ``done`` (watch, not polling)."""
+        started = time.monotonic()
+        listed = rest.call(self.control, "GET", rest.path("Cluster", namespace))
+        state = {c["metadata"]["name"]: c for c in listed["items"]}
+        if sum(done(c) for c in state.values()) >= count:
+            return time.monotonic() - started
+        version = listed["metadata"]["resourceVersion"]
+        while time.monotonic() - started < timeout:
+            response = rest.request(self.control, "GET", rest.path("Cluster", namespace), stream=True,
+                                    timeout=(2, 70), query={"watch": "true", "resourceVersion": version,
+                                                            "timeoutSeconds": 60})
+            buffer = b""
+            for chunk in response.stream(65536, decode_content=False):
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    event = json.loads(line)
+                    obj = event["object"]
+                    version = obj["metadata"]["resourceVersion"]
+                    if event["type"] == "DELETED":
+                        state.pop(obj["metadata"]["name"], None)
+                    else:
+                        state[obj["metadata"]["name"]] = obj
+                    if sum(done(c) for c in state.values()) >= count:
+                        response.release_conn()
+                        return time.monotonic() - started
+        raise TimeoutError(f"{namespace}: fewer than {count} Clusters done after {timeout} s")
+
+    def namespace(self, name: str) -> None:
+        try:
+            rest.call(self.control, "POST", rest.path("Namespace"), body={"metadata": {"name": name}})
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+
+    # -- phases ----------------------------------------------------------------------------------------
+
+    def install(self) -> None:
+        self.namespace("kb-system")
+        rest.call(self.control, "POST", rest.path("Secret", "kb-system"), body={
+            "metadata": {"name": "kbmc-dataplanes"},
+            "data": {"kubeconfig": base64.b64encode(self.bed.kubeconfig.read_bytes()).decode()}})
+        install.install(self.control, install.Options("kbmc-dataplanes", list(PLANES), local=True), lambda _: None)
+        log = (self.bed.directory / "operator.log").open("ab")
+        self.operator = subprocess.Popen([sys.executable, "-m", "kbmc", "operator", "run", "--kubeconfig",
+                                          str(self.bed.kubeconfig), "--context", "control", "--probe-interval", "2"],
+                                         stdout=log, stderr=subprocess.STDOUT)
+        time.sleep(3)
+
+    def create(self, namespace: str, count: int, placement: str = ",".join(PLANES)) -> None:
+        self.namespace(namespace)
+        with ThreadPoolExecutor(CONCURRENCY) as pool:
+            list(pool.map(lambda i: rest.call(self.control, "POST", rest.path("Cluster", namespace),
+                                              body=cluster(f"c{i:04d}", namespace, placement)), range(count)))
+
+    def converge(self, namespace: str, count: int, placement: str = ",".join(PLANES)) -> float:
+        started = time.monotonic()
+        self.create(namespace, count, placement)
+        self.wait_clusters(namespace, count, running)
+        return time.monotonic() - started
+
+    def objects(self, namespace: str) -> dict[str, list[Obj]]:
+        out: dict[str, list[Obj]] = {}
+        for plane in PLANES:
+            out[plane] = []
+            for kind in MANAGED_KINDS:
+                items = rest.call(self.api[plane], "GET", rest.path(kind, namespace),
+                                  query={"labelSelector": "app.kubernetes.io/managed-by=kbmc"})["items"]
+                out[plane].extend({**i, "kind": kind} for i in items)
+        return out
+
+    def floor(self, source: dict[str, list[Obj]], namespace: str) -> float:
+        """Write the same objects directly, same client and concurrency, until the pods are Ready."""
+        by_cluster: dict[str, dict[str, list[Obj]]] = {}
+        order = {"ServiceAccount": 0, "Role": 1, "RoleBinding": 2, "ConfigMap": 3, "Service": 4,
+                 "PersistentVolumeClaim": 5, "Pod": 6}
+        for plane, items in source.items():
+            for obj in items:
+                meta = obj["metadata"]
+                clean = {k: v for k, v in obj.items() if k not in ("status",)}
+                clean["metadata"] = {"name": meta["name"], "namespace": namespace, "labels": meta.get("labels", {}),
+                                     "annotations": meta.get("annotations", {})}
+                spec = dict(clean.get("spec") or {})
+                for field in ("clusterIP", "clusterIPs", "volumeName", "nodeName"):
+                    spec.pop(field, None)
+                if obj["kind"] == "Service":
+                    spec["ports"] = [{k: v for k, v in p.items() if k != "nodePort"} for p in spec.get("ports", [])]
+                if obj["kind"] == "Pod":
+                    spec["volumes"] = [v for v in spec.get("volumes", []) if "secret" not in v]
+                    for container in spec.get("containers", []):
+                        container["volumeMounts"] = [m for m in container.get("volumeMounts", [])
+                                                     if "serviceaccount" not in m["mountPath"]]
+                if spec:
+                    clean["spec"] = spec
+                instance = meta["labels"]["app.kubernetes.io/instance"]
+                by_cluster.setdefault(instance, {}).setdefault(plane, []).append(clean)
+        for plane in PLANES:
+            rest.call(self.api[plane], "POST", rest.path("Namespace"), body={"metadata": {"name": namespace}})
+        pods = sum(1 for items in source.values() for o in items if o["kind"] == "Pod")
+        ready = threading.Event()
+        counter = _ReadyPods(self, namespace, pods, ready)
+        started = time.monotonic()
+        counter.start()
+
+        def write_cluster(planes: dict[str, list[Obj]]) -> None:
+            def write_plane(item: tuple[str, list[Obj]]) -> None:
+                plane, objs = item
+                for obj in sorted(objs, key=lambda o: order[o["kind"]]):
+                    rest.call(self.api[plane], "POST", rest.path(obj["kind"], namespace), body=obj)
+            with ThreadPoolExecutor(len(planes)) as inner:
+                list(inner.map(write_plane, planes.items()))
+
+        with ThreadPoolExecutor(CONCURRENCY) as pool:
+            list(pool.map(write_cluster, by_cluster.values()))
+        ready.wait(900)
+        return time.monotonic() - started
+
+    def resync(self) -> int:
+        since = self.audit_offsets()
+        rest.call(self.control, "PATCH", rest.path("DataPlane", name="k8s-1"), content_type=rest.MERGE_PATCH,
+                  body={"metadata": {"labels": {"bench/resync": str(time.time_ns())}}})
+        time.sleep(10)
+        return self.kbmc_writes(since)
+
+    def reaction(self, namespace: str, samples: int) -> list[float]:
+        times = []
+        api = self.api["k8s-2"]
+        for index in range(samples):
+            name = f"c{index:04d}-etcd-1"
+            old = rest.call(api, "GET", rest.path("Pod", namespace, name))["metadata"]["uid"]
+            started = time.monotonic()
+            rest.call(api, "DELETE", rest.path("Pod", namespace, name), body={"gracePeriodSeconds": 0})
+            while True:
+                try:
+                    pod = rest.call(api, "GET", rest.path("Pod", namespace, name))
+                    if pod["metadata"]["uid"] != old:
+                        break
+                except ApiError:
+                    pass
+                time.sleep(0.01)
+            times.append(time.monotonic() - started)
+        return times
+
+    def incident(self, namespace: str, count: int) -> float:
+        rest.call(self.control, "PATCH", rest.path("DataPlane", name="k8s-2"), content_type=rest.MERGE_PATCH,
+                  body={"spec": {"available": False, "unavailableReason": "bench"}})
+        took = self.wait_clusters(namespace, count, lambda c: any(
+            x["type"] == "DataPlanesAvailable" and x["status"] == "False"
+            for x in (c.get("status") or {}).get("conditions") or []))
+        rest.call(self.control, "PATCH", rest.path("DataPlane", name="k8s-2"), content_type=rest.MERGE_PATCH,
+                  body={"spec": {"available": True, "unavailableReason": None}})
+        self.wait_clusters(namespace, count, running)
+        return took
+
+    def peak_rss_mb(self) -> float:
+        assert self.operator is not None
+        for line in Path(f"/proc/{self.operator.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self) -> None:
+        if self.operator is not None:
+            self.operator.terminate()
+            self.operator.wait(20)
+
+
+class _ReadyPods(threading.Thread):
+    """Counts Ready pods of a namespace across the data planes through watches."""
+
+    def __init__(self, bench: Bench, namespace: str, want: int, done: threading.Event) -> None:
+        super().__init__(daemon=True)
+        self.bench, self.namespace, self.want, self.done = bench, namespace, want, done
+        self.ready: set[tuple[str, str]] = set()
+        self.lock = threading.Lock()
+
+    def run(self) -> None:
+        threads = [threading.Thread(target=self.watch, args=(p,), daemon=True) for p in PLANES]
+        for thread in threads:
+            thread.start()
+
+    def watch(self, plane: str) -> None:
+        response = rest.request(self.bench.api[plane], "GET", rest.path("Pod", self.namespace), stream=True,
+                                timeout=(2, 900), query={"watch": "true", "timeoutSeconds": 890})
+        buffer = b""
+        for chunk in response.stream(65536, decode_content=False):
+            buffer += chunk
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                pod = json.loads(line)["object"]
+                if running_pod(pod):
+                    with self.lock:
+                        self.ready.add((plane, pod["metadata"]["name"]))
+                        if len(self.ready) >= self.want:
+                            self.done.set()
+
+
+def running(cluster_obj: Obj) -> bool:
+    status = cluster_obj.get("status") or {}
+    return status.get("phase") == "Running" and status.get("observedGeneration") == cluster_obj["metadata"].get(
+        "generation")
+
+
+def running_pod(pod: Obj) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in (pod.get("status") or {}).get("conditions")
+               or [])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clusters", type=int, default=100)
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--reaction-samples", type=int, default=20)
+    args = parser.parse_args()
+    n = args.clusters
+    directory = Path(tempfile.mkdtemp(prefix="kbmc-bench-"))
+    bed = Bed(directory)
+    bed.up(toolchain.ensure(), 3, free_base_port(), processes=False)
+    bench = Bench(bed)
+    try:
+        bench.install()
+        since = bench.audit_offsets()
+        t_kbmc = bench.converge("bench", n)
+        writes = bench.kbmc_writes(since)
+        status_writes = bench.kbmc_writes(since, ("control",), operator_only=True)
+        source = bench.objects("bench")
+        objects = sum(len(v) for v in source.values())
+        t_floor = bench.floor(source, "floor")
+        resync = bench.resync()
+        reaction = sorted(bench.reaction("bench", min(args.reaction_samples, n)))
+        incident = bench.incident("bench", n)
+        quarter = max(n // 4, 1)
+        t_normal = bench.converge("iso-normal", quarter, "k8s-1,k8s-2")
+        bed.freeze("k8s-3")
+        try:
+            t_frozen = bench.converge("iso-frozen", quarter, "k8s-1,k8s-2")
+        finally:
+            bed.thaw("k8s-3")
+        result = {
+            "clusters": n,
+            "kbmc_s": round(t_kbmc, 2), "floor_s": round(t_floor, 2), "convergence_ratio": round(t_kbmc / t_floor, 2),
+            "writes_per_cluster": round(writes / n, 2), "objects_per_cluster": round(objects / n, 2),
+            "status_writes_per_cluster": round(status_writes / n, 2), "resync_writes": resync,
+            "reaction_p50_s": round(statistics.median(reaction), 3),
+            "reaction_p95_s": round(reaction[max(int(len(reaction) * 0.95) - 1, 0)], 3),
+            "incident_mark_s": round(incident, 2),
+            "isolation_ratio": round(t_frozen / t_normal, 2),
+            "peak_rss_mb": round(bench.peak_rss_mb(), 1),
+        }
+    finally:
+        bench.stop()
+        bed.down()
+    width = max(len(k) for k in result)
+    for key, value in result.items():
+        print(f"{key:<{width}}  {value}")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
