@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import math
 import statistics
 import subprocess
 import sys
@@ -44,6 +45,7 @@ from kbmc.kube import rest  # noqa: E402
 from kbmc.kube.client import new_client  # noqa: E402
 from kbmc.kube.planes import MANAGED_KINDS  # noqa: E402
 from kbmc.ops import install  # noqa: E402
+from kbmc.settings import Timeouts  # noqa: E402
 
 PLANES = ("k8s-1", "k8s-2", "k8s-3")
 CONCURRENCY = 8
@@ -67,7 +69,8 @@ def cluster(name: str, namespace: str, placement: str) -> Obj:
 class Bench:
     def __init__(self, bed: Bed) -> None:
         self.bed = bed
-        self.api = {c.name: new_client(bed.kubeconfig, c.name, agent="bench/1") for c in bed.load().clusters}
+        self.api = {c.name: new_client(bed.kubeconfig, c.name, agent="bench/1", timeouts=Timeouts(2, 30))
+                    for c in bed.load().clusters}
         self.control = self.api["control"]
         self.operator: subprocess.Popen[bytes] | None = None
 
@@ -78,8 +81,13 @@ class Bench:
 
     def kbmc_writes(self, since: dict[str, int], planes: Iterable[str] = PLANES, operator_only: bool = False
                     ) -> int:
+        return sum(self.write_breakdown(since, planes, operator_only).values())
+
+    def write_breakdown(self, since: dict[str, int], planes: Iterable[str] = PLANES, operator_only: bool = False
+                        ) -> dict[str, int]:
+        """Writes by kbmc since ``since``, from the audit logs, by verb and resource."""
         time.sleep(1.0)  # audit batches
-        count = 0
+        count: dict[str, int] = {}
         for plane in planes:
             with (self.bed.directory / plane / "audit.log").open("rb") as fh:
                 fh.seek(since[plane])
@@ -88,7 +96,10 @@ class Bench:
                     agent = event.get("userAgent", "")
                     ours = "dataplane=" in agent if not operator_only else "(operator" in agent
                     if ours and event["verb"] in ("create", "update", "patch", "delete"):
-                        count += 1
+                        ref = event.get("objectRef") or {}
+                        what = f"{event['verb']} {ref.get('resource', '?')}" + (
+                            f"/{ref['subresource']}" if ref.get("subresource") else "")
+                        count[what] = count.get(what, 0) + 1
         return count
 
     def wait_clusters(self, namespace: str, count: int, done: Callable[[Obj], bool], timeout: float = 900) -> float:
@@ -116,7 +127,7 @@ class Bench:
                     else:
                         state[obj["metadata"]["name"]] = obj
                     if sum(done(c) for c in state.values()) >= count:
-                        response.release_conn()
+                        rest.drop(response)
                         return time.monotonic() - started
         raise TimeoutError(f"{namespace}: fewer than {count} Clusters done after {timeout} s")
 
@@ -171,11 +182,15 @@ class Bench:
         for plane, items in source.items():
             for obj in items:
                 meta = obj["metadata"]
-                clean = {k: v for k, v in obj.items() if k not in ("status",)}
-                clean["metadata"] = {"name": meta["name"], "namespace": namespace, "labels": meta.get("labels", {}),
+                clean = {k: v for k, v in obj.items() if k not in ("status", "secrets")}
+                clean["apiVersion"] = rest.KINDS[obj["kind"]].prefix.removeprefix("/apis/").removeprefix("/api/")
+                # not kbmc's labels: the running operator would (rightly) remove objects it did not plan
+                labels = {k: v for k, v in meta.get("labels", {}).items()
+                          if k not in ("app.kubernetes.io/managed-by", "kbmc.io/cluster-uid", "kbmc.io/data-plane")}
+                clean["metadata"] = {"name": meta["name"], "namespace": namespace, "labels": labels,
                                      "annotations": meta.get("annotations", {})}
                 spec = dict(clean.get("spec") or {})
-                for field in ("clusterIP", "clusterIPs", "volumeName", "nodeName"):
+                for field in ("clusterIP", "clusterIPs", "volumeName", "nodeName", "healthCheckNodePort"):
                     spec.pop(field, None)
                 if obj["kind"] == "Service":
                     spec["ports"] = [{k: v for k, v in p.items() if k != "nodePort"} for p in spec.get("ports", [])]
@@ -274,6 +289,12 @@ class _ReadyPods(threading.Thread):
             thread.start()
 
     def watch(self, plane: str) -> None:
+        try:
+            self._watch(plane)
+        except Exception:  # the bed going away at the end of the run
+            return
+
+    def _watch(self, plane: str) -> None:
         response = rest.request(self.bench.api[plane], "GET", rest.path("Pod", self.namespace), stream=True,
                                 timeout=(2, 900), query={"watch": "true", "timeoutSeconds": 890})
         buffer = b""
@@ -315,8 +336,10 @@ def main() -> int:
         bench.install()
         since = bench.audit_offsets()
         t_kbmc = bench.converge("bench", n)
-        writes = bench.kbmc_writes(since)
-        status_writes = bench.kbmc_writes(since, ("control",), operator_only=True)
+        breakdown = bench.write_breakdown(since)
+        writes = sum(breakdown.values())
+        control_breakdown = bench.write_breakdown(since, ("control",), operator_only=True)
+        status_writes = sum(control_breakdown.values())
         source = bench.objects("bench")
         objects = sum(len(v) for v in source.values())
         t_floor = bench.floor(source, "floor")
@@ -336,16 +359,20 @@ def main() -> int:
             "writes_per_cluster": round(writes / n, 2), "objects_per_cluster": round(objects / n, 2),
             "status_writes_per_cluster": round(status_writes / n, 2), "resync_writes": resync,
             "reaction_p50_s": round(statistics.median(reaction), 3),
-            "reaction_p95_s": round(reaction[max(int(len(reaction) * 0.95) - 1, 0)], 3),
+            "reaction_p95_s": round(reaction[min(len(reaction), math.ceil(len(reaction) * 0.95)) - 1], 3),
             "incident_mark_s": round(incident, 2),
             "isolation_ratio": round(t_frozen / t_normal, 2),
             "peak_rss_mb": round(bench.peak_rss_mb(), 1),
+            "data_plane_writes": dict(sorted(breakdown.items())),
+            "control_plane_writes": dict(sorted(control_breakdown.items())),
         }
     finally:
         bench.stop()
         bed.down()
     width = max(len(k) for k in result)
     for key, value in result.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}: {v}" for k, v in value.items())
         print(f"{key:<{width}}  {value}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))

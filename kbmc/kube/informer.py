@@ -16,6 +16,8 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
+from kbmc.kube import rest
+
 Obj = dict[str, Any]
 Handler = Callable[[str, Obj], None]
 ListFn = Callable[..., Any]
@@ -125,7 +127,7 @@ class Informer(threading.Thread):
                     self.on_event(event["type"], obj)
         finally:
             self._response = None
-            response.release_conn()
+            rest.drop(response)
         if time.monotonic() - started < 0.05:  # a server that closes watches at once: do not spin
             self._stop_event.wait(0.5)
         return version

@@ -68,7 +68,9 @@ def path(kind: str, namespace: str | None = None, name: str | None = None, subre
 
 def _retryable(exc: BaseException) -> bool:
     if isinstance(exc, ApiError):
-        return exc.status == 429 or exc.status >= 500
+        # the ServiceAccount admission plugin reads a cache: a just-created account may not be in it yet
+        lagging = exc.status == 403 and "error looking up service account" in exc.api_message
+        return exc.status == 429 or exc.status >= 500 or lagging
     return isinstance(exc, urllib3.exceptions.NewConnectionError)
 
 
@@ -117,9 +119,17 @@ def _query_value(value: Any) -> str:
     return str(value)
 
 
-call = retry(retry=retry_if_exception(_retryable), stop=stop_after_attempt(4),
+call = retry(retry=retry_if_exception(_retryable), stop=stop_after_attempt(5),
              wait=wait_exponential(multiplier=0.1, max=1.0), reraise=True)(request)
-"""``request`` with retries on 429 / 5xx / refused connection (about 0.7 s in all)."""
+"""``request`` with retries on 429, 5xx, a refused connection and the ServiceAccount cache lag (about 1.5 s
+in all)."""
+
+
+def drop(response: Any) -> None:
+    """Close a streamed response: a watch left unread must not go back to the pool, or the next request on
+    that connection would read the rest of the stream (and hang)."""
+    response.close()
+    response.release_conn()
 
 
 def lister(api: client.ApiClient, kind: str, namespace: str | None = None, **fixed: Any) -> Callable[..., Any]:

@@ -34,6 +34,6 @@ def wait_object(api: client.ApiClient, kind: str, namespace: str | None, name: s
                 if predicate(current):
                     return current
     finally:
-        response.release_conn()
+        rest.drop(response)
     raise TimeoutError(f"{kind} {namespace or ''}/{name}: condition not met within {timeout:.0f} s; "
                        f"last seen: {json.dumps((current or {}).get('status'))[:300]}")
