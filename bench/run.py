@@ -371,9 +371,8 @@ def main() -> int:
         bed.down()
     width = max(len(k) for k in result)
     for key, value in result.items():
-        if isinstance(value, dict):
-            value = ", ".join(f"{k}: {v}" for k, v in value.items())
-        print(f"{key:<{width}}  {value}")
+        shown = ", ".join(f"{k}: {v}" for k, v in value.items()) if isinstance(value, dict) else value
+        print(f"{key:<{width}}  {shown}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     return 0
