@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from kubernetes import client
 
 from kbmc.dev.bed import Bed
@@ -39,10 +40,20 @@ def create(api: client.ApiClient, kind: str, namespace: str | None, body: dict[s
             raise
 
 
+def operator_kubeconfig(bed: Bed) -> dict[str, Any]:
+    """The bed's kubeconfig with the operator's own identity in every context (its token can be rotated
+    without touching the tests' admin clients)."""
+    kubeconfig: dict[str, Any] = yaml.safe_load(bed.kubeconfig.read_text())
+    state = bed.load()
+    for user in kubeconfig["users"]:
+        user["user"]["token"] = state.cluster(user["name"].removesuffix("-admin")).tokens["operator"]
+    return kubeconfig
+
+
 def install(bed: Bed, control: client.ApiClient) -> None:
     """What a user does: the kubeconfig Secret, then ``kbmc install --local``."""
     create(control, "Namespace", None, {"metadata": {"name": NAMESPACE}})
-    kubeconfig = base64.b64encode(bed.kubeconfig.read_bytes()).decode()
+    kubeconfig = base64.b64encode(yaml.safe_dump(operator_kubeconfig(bed)).encode()).decode()
     create(control, "Secret", NAMESPACE, {"metadata": {"name": SECRET}, "data": {"kubeconfig": kubeconfig}})
     result = subprocess.run([sys.executable, "-m", "kbmc", "install", "--kubeconfig", str(bed.kubeconfig),
                              "--context", "control", "--kubeconfig-secret", SECRET,

@@ -19,6 +19,7 @@ from kbmc.api.cluster import Cluster, ClusterComponentSpec
 from kbmc.api.componentdefinition import ComponentDefinition
 from kbmc.core import names
 from kbmc.core.services import ServicePlan
+from kbmc.errors import ClusterSpecError
 
 Manifest = dict[str, Any]
 KIND_ORDER = ("ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Service", "PersistentVolumeClaim", "Pod")
@@ -42,6 +43,20 @@ class ComponentInput:
     """Ordinals whose Pod is not created yet because a Required var is not resolved."""
     scripts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Script template name -> files."""
+
+
+def check_volumes(spec: ClusterComponentSpec, definition: ComponentDefinition) -> None:
+    """Every volume the definition's containers mount must come from somewhere: a volumeClaimTemplate of the
+    Cluster, a script of the definition, or a volume of its runtime."""
+    runtime = definition.spec.runtime.dump()
+    provided = ({t.name for t in spec.volume_claim_templates} | {s.volume_name for s in definition.spec.scripts}
+                | {v["name"] for v in runtime.get("volumes", [])})
+    mounted = {m["name"] for c in runtime["containers"] for m in c.get("volumeMounts", [])}
+    missing = sorted(mounted - provided)
+    if missing:
+        raise ClusterSpecError(
+            f"spec.componentSpecs[{spec.name}].volumeClaimTemplates: ComponentDefinition {definition.metadata.name} "
+            f"mounts {', '.join(missing)}; add a volumeClaimTemplate named so")
 
 
 def spec_hash(spec: Mapping[str, Any]) -> str:

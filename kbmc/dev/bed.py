@@ -40,12 +40,13 @@ from kbmc.errors import BedError, UsageError
 CONTROL = "control"
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "node-agent")
 SHORT = {"etcd": "etcd", "kube-apiserver": "apiserver", "kube-controller-manager": "kcm", "node-agent": "agent"}
-#: Identities in every cluster's token file. The admin, the controller-manager and the agent are
-#: cluster admins (group system:masters); ``nobody`` has no bindings at all (for RBAC checks).
+#: Identities in every cluster's token file. The admin, the controller-manager, the agent and the operator
+#: (for tests that rotate its token) are cluster admins (system:masters); ``nobody`` has no bindings.
 USERS = {
     "admin": ("kbmc-dev:admin", "system:masters"),
     "controller-manager": ("kbmc-dev:controller-manager", "system:masters"),
     "node-agent": ("kbmc-dev:node-agent", "system:masters"),
+    "operator": ("kbmc-dev:operator", "system:masters"),
     "nobody": ("kbmc-dev:nobody", ""),
 }
 DEFAULT_BASE_PORT = 16443
@@ -208,6 +209,23 @@ class Bed:
                 raise UsageError(f"{name} is frozen: run `kbmc dev thaw {name}`")
             self._start(state, [cluster])
 
+    def rotate_token(self, name: str, user: str = "admin") -> str:
+        """Give ``user`` of one cluster a new token (the old one stops working) and restart its API server,
+        which reads tokens at start. DIR/kubeconfig is rewritten; returns the new token."""
+        with self.locked():
+            state = self.load()
+            cluster = state.cluster(name)
+            cluster.tokens[user] = pki.new_token()
+            cdir = self.directory / cluster.name
+            (cdir / "tokens.csv").write_text(_tokens_csv(cluster))
+            _write_kubeconfig(self.kubeconfig, [(c, "admin") for c in state.clusters],
+                              (self.directory / "pki" / "ca.crt").read_bytes())
+            api = cluster.procs.pop("kube-apiserver", None)
+            if api is not None:
+                procs.terminate([api])
+            self._start(state, [cluster])
+            return cluster.tokens[user]
+
     def freeze(self, name: str) -> None:
         """Pause the cluster's kube-apiserver: its port accepts connections and never answers."""
         self._signal(name, procs.freeze)
@@ -250,9 +268,7 @@ class Bed:
             cdir = self.directory / cluster.name
             (cdir / "volumes").mkdir(parents=True, exist_ok=True)
             pki.write_service_account_keys(cdir)
-            (cdir / "tokens.csv").write_text("".join(
-                f'{cluster.tokens[key]},{user},{user},"{groups}"\n' for key, (user, groups) in USERS.items()
-            ))
+            (cdir / "tokens.csv").write_text(_tokens_csv(cluster))
             for key in ("controller-manager", "node-agent"):
                 _write_kubeconfig(cdir / f"{key}.kubeconfig", [(cluster, key)], ca)
         _write_kubeconfig(self.kubeconfig, [(c, "admin") for c in state.clusters], ca)
@@ -355,6 +371,10 @@ class Bed:
             time.sleep(0.2)
         raise BedError(f"{component} of {cluster.name} not ready after {READY_TIMEOUT:.0f} s:\n"
                        f"{_tail(log)}\nlog: {log}")
+
+
+def _tokens_csv(cluster: ClusterState) -> str:
+    return "".join(f'{cluster.tokens[key]},{user},{user},"{groups}"\n' for key, (user, groups) in USERS.items())
 
 
 def _ports(state: BedState) -> Iterator[tuple[int, str]]:

@@ -30,6 +30,18 @@ READ_TIMEOUT = WATCH_SECONDS + 15
 """Client-side read timeout of a watch: longer than the server's, so only a hung server trips it."""
 
 
+def slim(obj: Obj) -> Obj:
+    """Drop what kbmc never reads and the API server repeats on every object (managedFields, the
+    last-applied annotation): most of a cached object's memory."""
+    meta = obj.get("metadata")
+    if meta:
+        meta.pop("managedFields", None)
+        annotations = meta.get("annotations")
+        if annotations:
+            annotations.pop("kubectl.kubernetes.io/last-applied-configuration", None)
+    return obj
+
+
 class GoneError(Exception):
     """The watch's resourceVersion is too old: list again."""
 
@@ -96,7 +108,7 @@ class Informer(threading.Thread):
         for item in items:
             item.setdefault("kind", kind)
             item.setdefault("apiVersion", api_version)
-            self.on_event("SYNC", item)
+            self.on_event("SYNC", slim(item))
         if self.on_synced is not None:
             self.on_synced(items)
         self.synced.set()
@@ -124,7 +136,7 @@ class Informer(threading.Thread):
                     raise ApiException(status=obj.get("code"), reason=obj.get("message"))
                 version = obj["metadata"]["resourceVersion"]
                 if event["type"] != "BOOKMARK":
-                    self.on_event(event["type"], obj)
+                    self.on_event(event["type"], slim(obj))
         finally:
             self._response = None
             rest.drop(response)

@@ -10,6 +10,7 @@ import logging
 from kbmc.core.plan import Intent
 from kbmc.errors import ApiError
 from kbmc.kube import rest
+from kbmc.kube.informer import slim
 from kbmc.kube.planes import Plane
 from kbmc.operator import metrics
 
@@ -44,11 +45,11 @@ def _apply(plane: Plane, intent: Intent) -> None:
                 created = plane.call("POST", rest.path(intent.kind, intent.namespace), body=intent.body)
             else:
                 raise
-        plane.cache.upsert({**created, "kind": intent.kind})
+        plane.cache.upsert(slim({**created, "kind": intent.kind}))
     elif intent.action == "patch":
         patched = plane.call("PATCH", rest.path(intent.kind, intent.namespace, intent.name), body=intent.body,
                              content_type=rest.MERGE_PATCH)
-        plane.cache.upsert({**patched, "kind": intent.kind})
+        plane.cache.upsert(slim({**patched, "kind": intent.kind}))
     else:
         try:
             plane.call("DELETE", rest.path(intent.kind, intent.namespace, intent.name),

@@ -17,7 +17,7 @@ from typing import Any
 from kbmc.api.cluster import Cluster, InstanceStatus
 from kbmc.api.componentdefinition import ComponentDefinition
 from kbmc.core import names, placement
-from kbmc.core.build import ComponentInput, build_cluster
+from kbmc.core.build import ComponentInput, build_cluster, check_volumes
 from kbmc.core.plan import plan_plane
 from kbmc.core.services import ServicePlan, plan_services
 from kbmc.core.status import Observation, Problem
@@ -129,6 +129,7 @@ def prepare(rt: Runtime, cluster: Cluster, key: str) -> Prepared:
                                         f"{definition.status.message}"))
         else:
             try:
+                check_volumes(spec, definition)
                 definitions[spec.name] = (definition, plan_services(spec, definition))
             except ClusterSpecError as exc:
                 out.problems.append(Problem("SpecValid", "InvalidService", str(exc)))

@@ -20,7 +20,7 @@ from kbmc.api.dataplane import DataPlane
 from kbmc.errors import ApiError
 from kbmc.kube import rest
 from kbmc.kube.client import new_client, user_agent
-from kbmc.kube.informer import Informer, Obj
+from kbmc.kube.informer import Informer, Obj, slim
 from kbmc.kube.planes import Plane, PlaneState, context_digest
 from kbmc.operator import metrics
 from kbmc.operator.queue import WorkQueue
@@ -112,7 +112,7 @@ class Runtime:
             current = self.clusters.get(key)
             if current is not None and _newer(current, body):
                 return
-            self.clusters[key] = body
+            self.clusters[key] = slim({**body, "metadata": dict(body["metadata"])})
             self.uids[body["metadata"]["uid"]] = key
         if event != "STATUS":
             self.queue.add(key)

@@ -1,0 +1,163 @@
+"""Failure drills: faults injected into real API servers and the operator process, each ending with the
+invariant check across every data plane (tests/drills/invariants.py).
+
+Matrix: operator SIGKILLed at 10 seeded random points during creation, scale-out, spec change, scale-in and
+deletion | a data plane stopped during creation, frozen during deletion | the control plane's API server
+restarted under the running operator | the operator's token rotated in a data plane (401 until the Secret
+has the new one) | a context removed from the Secret while Clusters use it (reported, nothing deleted).
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+import signal
+import time
+
+import pytest
+import yaml
+
+from kbmc.dev import procs
+from kbmc.kube import rest
+from tests.drills.invariants import check_cluster, check_gone
+from tests.kube import Clusters
+from tests.operator.helpers import (
+    condition,
+    create_cluster,
+    objects,
+    phase_is,
+    seed,
+    set_replicas,
+    wait_cluster,
+)
+from tests.operator_env import NAMESPACE, SECRET, Operator, operator_kubeconfig
+
+SEED = 20261122
+
+
+def _converged(clusters: Clusters, namespace: str, name: str, timeout: float = 90) -> None:
+    wait_cluster(clusters["control"], namespace, name, phase_is("Running"), timeout=timeout)
+    deadline = time.monotonic() + 30
+    while True:  # status may trail the objects by a pass: the invariant must hold once it settles
+        try:
+            check_cluster(clusters, namespace, name)
+            return
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def test_operator_killed_at_random_points(operator: Operator, clusters: Clusters, namespace: str) -> None:
+    rng = random.Random(SEED)
+    control = clusters["control"]
+    steps = [
+        ("create", lambda: create_cluster(control, seed("etcd-self-hosted-cilium.yaml", namespace, "kill",
+                                                        terminationPolicy="Delete"))),
+        ("scale-out", lambda: set_replicas(control, namespace, "kill", 5)),
+        ("spec change", lambda: rest.call(control, "PATCH", rest.path("Cluster", namespace, "kill"),
+                                          content_type=rest.JSON_PATCH, body=[
+            {"op": "add", "path": "/spec/componentSpecs/0/labels", "value": {"tier": "gold"}}])),
+        ("scale-in", lambda: set_replicas(control, namespace, "kill", 2)),
+        ("scale-out again", lambda: set_replicas(control, namespace, "kill", 4)),
+    ]
+    points = 0
+    for label, action in steps * 2:
+        if label == "create" and points:
+            rest.call(control, "DELETE", rest.path("Cluster", namespace, "kill"))
+            delay = rng.uniform(0.0, 0.5)
+            time.sleep(delay)
+            operator.stop(signal.SIGKILL)
+            operator.start()
+            wait_cluster(control, namespace, "kill", lambda c: c is None, timeout=60)
+            check_gone(clusters, namespace, "kill")
+            points += 1
+        action()
+        time.sleep(rng.uniform(0.0, 0.6))
+        operator.stop(signal.SIGKILL)  # mid-operation, at a seeded random point
+        operator.start()
+        points += 1
+        _converged(clusters, namespace, "kill")
+    assert points >= 10
+
+
+def test_data_plane_stopped_during_creation(operator: Operator, clusters: Clusters, namespace: str) -> None:
+    control = clusters["control"]
+    create_cluster(control, seed("etcd-cross-cloud-lb.yaml", namespace, "lost"))
+    operator.bed.stop("k8s-2")
+    try:
+        stuck = wait_cluster(control, namespace, "lost",
+                             lambda c: (condition(c, "DataPlanesReachable") or {}).get("status") == "False")
+        assert stuck is not None and "k8s-2" in (condition(stuck, "DataPlanesReachable") or {})["message"]
+    finally:
+        operator.bed.start("k8s-2")
+    _converged(clusters, namespace, "lost", timeout=120)
+
+
+def test_data_plane_frozen_during_deletion(operator: Operator, clusters: Clusters, namespace: str) -> None:
+    control = clusters["control"]
+    create_cluster(control, seed("etcd-cross-cloud-lb.yaml", namespace, "frozen"))
+    _converged(clusters, namespace, "frozen")
+    rest.call(control, "DELETE", rest.path("Cluster", namespace, "frozen"))
+    operator.bed.freeze("k8s-3")
+    time.sleep(3)
+    operator.bed.thaw("k8s-3")
+    wait_cluster(control, namespace, "frozen", lambda c: c is None, timeout=90)
+    check_gone(clusters, namespace, "frozen")
+
+
+def test_control_plane_api_server_restarted(operator: Operator, clusters: Clusters, namespace: str) -> None:
+    control = clusters["control"]
+    create_cluster(control, seed("etcd-self-hosted-cilium.yaml", namespace, "before"))
+    _converged(clusters, namespace, "before")
+    state = operator.bed.load()
+    procs.terminate([state.cluster("control").procs["kube-apiserver"]])
+    operator.bed.start("control")
+    set_replicas(control, namespace, "before", 4)
+    create_cluster(control, seed("etcd-self-hosted-cilium.yaml", namespace, "after"))
+    _converged(clusters, namespace, "before", timeout=120)
+    _converged(clusters, namespace, "after", timeout=120)
+
+
+def test_operator_token_rotated(operator: Operator, clusters: Clusters, namespace: str) -> None:
+    control = clusters["control"]
+    create_cluster(control, seed("etcd-self-hosted-cilium.yaml", namespace, "rotate"))
+    _converged(clusters, namespace, "rotate")
+    operator.bed.rotate_token("k8s-1", "operator")  # the Secret still holds the old token: 401 in k8s-1
+    set_replicas(control, namespace, "rotate", 4)
+    stale = wait_cluster(control, namespace, "rotate", lambda c: "k8s-1" in " ".join(
+        x.get("message", "") for x in (c or {}).get("status", {}).get("conditions", []) if x["status"] == "False"))
+    assert stale is not None
+    kubeconfig = base64.b64encode(yaml.safe_dump(operator_kubeconfig(operator.bed)).encode()).decode()
+    rest.call(control, "PATCH", rest.path("Secret", NAMESPACE, SECRET), content_type=rest.MERGE_PATCH,
+              body={"data": {"kubeconfig": kubeconfig}})
+    _converged(clusters, namespace, "rotate", timeout=120)
+
+
+def test_context_removed_while_in_use(operator: Operator, clusters: Clusters, namespace: str) -> None:
+    control = clusters["control"]
+    create_cluster(control, seed("etcd-self-hosted-cilium.yaml", namespace, "ctx"))
+    _converged(clusters, namespace, "ctx")
+    full = operator_kubeconfig(operator.bed)
+    without = {**full, "contexts": [c for c in full["contexts"] if c["name"] != "k8s-3"]}
+
+    def put(kubeconfig: dict) -> None:  # type: ignore[type-arg]
+        rest.call(control, "PATCH", rest.path("Secret", NAMESPACE, SECRET), content_type=rest.MERGE_PATCH,
+                  body={"data": {"kubeconfig": base64.b64encode(yaml.safe_dump(kubeconfig).encode()).decode()}})
+
+    put(without)
+    try:
+        reported = wait_cluster(control, namespace, "ctx", lambda c: "context k8s-3 is not in the operator's "
+                                "kubeconfig Secret" in (condition(c, "DataPlanesReachable") or {}).get("message", ""))
+        assert reported is not None and reported["status"]["phase"] == "Abnormal"
+        assert objects(clusters, "k8s-3", namespace, "ctx")["Pod"] == ["ctx-etcd-2"]  # nothing deleted
+    finally:
+        put(full)
+    _converged(clusters, namespace, "ctx")
+
+
+@pytest.fixture(autouse=True)
+def _operator_alive(operator: Operator) -> None:
+    """A drill that failed half-way must not leave the next one without an operator."""
+    if operator.process is None or operator.process.poll() is not None:
+        operator.start()
