@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime
 import logging
 
+import urllib3
+
 from kbmc.core.plan import Intent
 from kbmc.errors import ApiError
 from kbmc.kube import rest
@@ -24,6 +26,10 @@ def apply_plane(plane: Plane, intents: list[Intent], cluster: str) -> str | None
             _apply(plane, intent)
         except Exception as exc:
             metrics.API_ERRORS.labels(plane.name, intent.action).inc()
+            if isinstance(exc, urllib3.exceptions.HTTPError):
+                # no answer: every other Cluster skips this data plane until the next probe answers
+                plane.state.reachable = False
+                plane.state.message = f"{type(exc).__name__}: {exc}"[:300]
             message = f"{intent.describe()} in data plane {plane.name}: {exc}"
             log.warning("cluster=%s dataplane=%s failed=%s", cluster, plane.name, message)
             return message

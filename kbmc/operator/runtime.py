@@ -223,11 +223,14 @@ class Runtime:
     def _probe_loop(self) -> None:
         contact: dict[str, float] = {}
         while not self._stop.wait(self.settings.probe_interval if contact else 0.5):
-            with self.lock:
-                planes = [p for p in self.planes.values() if p.state.available]
-            list(self.pool.map(Plane.probe, planes))
-            for plane in planes:
-                self._report_health(plane, contact)
+            try:
+                with self.lock:
+                    planes = [p for p in self.planes.values() if p.state.available]
+                list(self.pool.map(Plane.probe, planes))
+                for plane in planes:
+                    self._report_health(plane, contact)
+            except Exception:  # the control plane away (a restart): probe again next round, never stop
+                log.exception("health probe round failed")
 
     def _report_health(self, plane: Plane, contact: dict[str, float]) -> None:
         state = plane.state
@@ -253,7 +256,7 @@ class Runtime:
         try:
             rest.call(self.control, "PATCH", rest.path("DataPlane", name=state.name, subresource="status"),
                       body={"status": patch}, content_type=rest.MERGE_PATCH)
-        except ApiError as exc:
+        except Exception as exc:  # the control plane away: the next round writes it
             log.warning("dataplane=%s status write failed: %s", state.name, exc)
         if status.get("reachable") != patch["reachable"]:
             self._plane_changed(state.name, plane.cache.owners())
@@ -276,7 +279,7 @@ class Runtime:
         }
         try:
             rest.call(self.control, "POST", rest.path("Event", target_ns), body=body)
-        except ApiError as exc:
+        except Exception as exc:  # events are best effort
             log.warning("event not posted: %s", exc)
 
     def definition(self, name: str) -> ComponentDefinition | None:
