@@ -114,21 +114,16 @@ class Bench:
             response = rest.request(self.control, "GET", rest.path("Cluster", namespace), stream=True,
                                     timeout=(2, 70), query={"watch": "true", "resourceVersion": version,
                                                             "timeoutSeconds": 60})
-            buffer = b""
-            for chunk in response.stream(65536, decode_content=False):
-                buffer += chunk
-                while b"\n" in buffer:
-                    line, buffer = buffer.split(b"\n", 1)
-                    event = json.loads(line)
-                    obj = event["object"]
-                    version = obj["metadata"]["resourceVersion"]
-                    if event["type"] == "DELETED":
-                        state.pop(obj["metadata"]["name"], None)
-                    else:
-                        state[obj["metadata"]["name"]] = obj
-                    if sum(done(c) for c in state.values()) >= count:
-                        rest.drop(response)
-                        return time.monotonic() - started
+            for event in rest.events(response):
+                obj = event["object"]
+                version = obj["metadata"]["resourceVersion"]
+                if event["type"] == "DELETED":
+                    state.pop(obj["metadata"]["name"], None)
+                else:
+                    state[obj["metadata"]["name"]] = obj
+                if sum(done(c) for c in state.values()) >= count:
+                    rest.drop(response)
+                    return time.monotonic() - started
         raise TimeoutError(f"{namespace}: fewer than {count} Clusters done after {timeout} s")
 
     def namespace(self, name: str) -> None:
@@ -297,17 +292,13 @@ class _ReadyPods(threading.Thread):
     def _watch(self, plane: str) -> None:
         response = rest.request(self.bench.api[plane], "GET", rest.path("Pod", self.namespace), stream=True,
                                 timeout=(2, 900), query={"watch": "true", "timeoutSeconds": 890})
-        buffer = b""
-        for chunk in response.stream(65536, decode_content=False):
-            buffer += chunk
-            while b"\n" in buffer:
-                line, buffer = buffer.split(b"\n", 1)
-                pod = json.loads(line)["object"]
-                if running_pod(pod):
-                    with self.lock:
-                        self.ready.add((plane, pod["metadata"]["name"]))
-                        if len(self.ready) >= self.want:
-                            self.done.set()
+        for event in rest.events(response):
+            pod = event["object"]
+            if running_pod(pod):
+                with self.lock:
+                    self.ready.add((plane, pod["metadata"]["name"]))
+                    if len(self.ready) >= self.want:
+                        self.done.set()
 
 
 def running(cluster_obj: Obj) -> bool:

@@ -30,7 +30,7 @@ class Settings:
     """Secret (key ``kubeconfig``) with a context per data plane; KubeBlocks' ``multiCluster.kubeConfig``."""
     contexts: tuple[str, ...] = ()
     """Data planes to register as DataPlane objects at start; KubeBlocks' ``multiCluster.contexts``."""
-    workers: int = 8
+    workers: int = 16
     """Clusters reconciled at the same time."""
     probe_interval: float = 5.0
     """Seconds between health probes of each data plane."""

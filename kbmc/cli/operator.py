@@ -26,7 +26,7 @@ def run(
     kubeconfig_secret: Annotated[str, typer.Option(help="Secret with the data planes' kubeconfig (key kubeconfig).")]
     = "kbmc-dataplanes",
     contexts: Annotated[str, typer.Option(help="Comma-separated contexts to register as DataPlanes.")] = "",
-    workers: Annotated[int, typer.Option(min=1, help="Clusters reconciled at the same time.")] = 8,
+    workers: Annotated[int, typer.Option(min=1, help="Clusters reconciled at the same time.")] = 16,
     metrics_port: Annotated[int, typer.Option(help="Prometheus /metrics port on 127.0.0.1 (0: off).")] = 0,
     liveness_port: Annotated[int, typer.Option(help="kopf /healthz port on 127.0.0.1 (0: off).")] = 0,
     probe_interval: Annotated[float, typer.Option(help="Seconds between data-plane health probes.")] = 5.0,

@@ -75,6 +75,8 @@ class ClusterState(BaseModel):
     etcd_port: int
     tokens: dict[str, str]
     procs: dict[str, Proc] = {}
+    apiserver_args: list[str] = []
+    """Extra kube-apiserver flags (drills)."""
 
     @property
     def url(self) -> str:
@@ -209,6 +211,18 @@ class Bed:
                 raise UsageError(f"{name} is frozen: run `kbmc dev thaw {name}`")
             self._start(state, [cluster])
 
+    def restart_apiserver(self, name: str, extra_args: list[str]) -> None:
+        """Restart one cluster's API server with extra flags (``[]`` restores the defaults); state is kept.
+        Drills use it for a server that answers 429 (``--max-requests-inflight=1``)."""
+        with self.locked():
+            state = self.load()
+            cluster = state.cluster(name)
+            cluster.apiserver_args = list(extra_args)
+            api = cluster.procs.pop("kube-apiserver", None)
+            if api is not None:
+                procs.terminate([api])
+            self._start(state, [cluster])
+
     def rotate_token(self, name: str, user: str = "admin") -> str:
         """Give ``user`` of one cluster a new token (the old one stops working) and restart its API server,
         which reads tokens at start. DIR/kubeconfig is rewritten; returns the new token."""
@@ -325,7 +339,7 @@ class Bed:
                 f"--audit-policy-file={pki_dir / 'audit-policy.yaml'}",
                 f"--audit-log-path={cdir / 'audit.log'}", "--audit-log-format=json",
                 "--audit-log-mode=batch", "--audit-log-batch-max-wait=200ms",
-                "--profiling=false", "--enable-priority-and-fairness=false",
+                "--profiling=false", "--enable-priority-and-fairness=false", *cluster.apiserver_args,
             ]
         if component == "kube-controller-manager":
             return [

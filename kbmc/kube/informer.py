@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
@@ -44,16 +44,6 @@ def slim(obj: Obj) -> Obj:
 
 class GoneError(Exception):
     """The watch's resourceVersion is too old: list again."""
-
-
-def _lines(response: Any) -> Iterator[bytes]:
-    buffer = b""
-    for chunk in response.stream(16 * 1024, decode_content=False):
-        buffer += chunk
-        while b"\n" in buffer:
-            line, buffer = buffer.split(b"\n", 1)
-            if line.strip():
-                yield line
 
 
 class Informer(threading.Thread):
@@ -125,10 +115,9 @@ class Informer(threading.Thread):
         try:
             if self._stop_event.is_set():
                 return version
-            for line in _lines(response):
+            for event in rest.events(response):
                 if self._stop_event.is_set():
                     break
-                event = json.loads(line)
                 obj: Obj = event["object"]
                 if event["type"] == "ERROR":
                     if obj.get("code") == 410:

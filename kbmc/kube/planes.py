@@ -42,6 +42,8 @@ class Cache:
 
     def upsert(self, obj: Obj) -> str | None:
         """Store ``obj`` unless the cache has a newer version; return its owner's uid."""
+        if obj.get("kind") == "Pod":
+            obj = _pod_essentials(obj)
         key = (obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
         labels = obj["metadata"].get("labels") or {}
         if self.plane and labels.get(names.DATA_PLANE, self.plane) != self.plane:
@@ -210,6 +212,14 @@ class Plane:
         self.state.reachable = True
         self.state.server_version = str(version.get("gitVersion", ""))
         self.state.message = ""
+
+
+def _pod_essentials(pod: Obj) -> Obj:
+    """What kbmc reads of a Pod (its spec is compared by hash, so only the node is kept): most of the cache's
+    memory otherwise."""
+    status = pod.get("status") or {}
+    return {"kind": "Pod", "metadata": pod["metadata"], "spec": {"nodeName": (pod.get("spec") or {}).get("nodeName")},
+            "status": {k: status[k] for k in ("phase", "conditions", "podIP") if k in status}}
 
 
 def _version(obj: Obj) -> int:

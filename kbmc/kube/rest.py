@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,6 +123,18 @@ call = retry(retry=retry_if_exception(_retryable), stop=stop_after_attempt(5),
              wait=wait_exponential(multiplier=0.1, max=1.0), reraise=True)(request)
 """``request`` with retries on 429, 5xx, a refused connection and the ServiceAccount cache lag (about 1.5 s
 in all)."""
+
+
+def events(response: Any) -> Iterator[Obj]:
+    """The decoded events of a watch stream, as they arrive."""
+    buffer = b""
+    for chunk in response.stream(64 * 1024, decode_content=False):
+        buffer += chunk
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            if line.strip():
+                event: Obj = json.loads(line)
+                yield event
 
 
 def drop(response: Any) -> None:

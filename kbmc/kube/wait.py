@@ -24,15 +24,10 @@ def wait_object(api: client.ApiClient, kind: str, namespace: str | None, name: s
         "fieldSelector": f"metadata.name={name}", "watch": "true", "timeoutSeconds": int(timeout),
         "resourceVersion": listed["metadata"]["resourceVersion"]})
     try:
-        buffer = b""
-        for chunk in response.stream(4096, decode_content=False):
-            buffer += chunk
-            while b"\n" in buffer:
-                line, buffer = buffer.split(b"\n", 1)
-                event = json.loads(line)
-                current = None if event["type"] == "DELETED" else event["object"]
-                if predicate(current):
-                    return current
+        for event in rest.events(response):
+            current = None if event["type"] == "DELETED" else event["object"]
+            if predicate(current):
+                return current
     finally:
         rest.drop(response)
     raise TimeoutError(f"{kind} {namespace or ''}/{name}: condition not met within {timeout:.0f} s; "

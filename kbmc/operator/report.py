@@ -32,6 +32,6 @@ def write_status(rt: Runtime, cluster: Cluster, body: Obj, seen: Observation) ->
             raise
         return
     rt.observe_cluster("STATUS", updated)
-    for kind, reason, message in events:
-        rt.event("Cluster", meta.name or "", meta.namespace, kind, reason, message, uid=meta.uid)
+    for kind, reason, message in events:  # best effort, off the worker: status is what tools read
+        rt.pool.submit(rt.event, "Cluster", meta.name or "", meta.namespace, kind, reason, message, meta.uid)
         log.info("cluster=%s/%s event=%s reason=%s message=%s", meta.namespace, meta.name, kind, reason, message)

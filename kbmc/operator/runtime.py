@@ -110,8 +110,8 @@ class Runtime:
                 self.uids.pop(body["metadata"].get("uid", ""), None)
                 return
             current = self.clusters.get(key)
-            if current is not None and _newer(current, body):
-                return
+            if current is not None and (_newer(current, body) or _same_version(current, body)):
+                return  # a late event, or the echo of kbmc's own write (already seen): nothing new
             self.clusters[key] = slim({**body, "metadata": dict(body["metadata"])})
             self.uids[body["metadata"]["uid"]] = key
         if event != "STATUS":
@@ -301,6 +301,11 @@ def _newer(a: Obj, b: Obj) -> bool:
     """Whether ``a`` has a higher resourceVersion than ``b`` (a late watch event must not win)."""
     va, vb = a["metadata"].get("resourceVersion", "0"), b["metadata"].get("resourceVersion", "0")
     return va.isdigit() and vb.isdigit() and int(va) > int(vb)
+
+
+def _same_version(a: Obj, b: Obj) -> bool:
+    return bool(a["metadata"].get("resourceVersion")) and a["metadata"].get("resourceVersion") == b["metadata"].get(
+        "resourceVersion")
 
 
 def _plane_state(body: Obj) -> PlaneState:

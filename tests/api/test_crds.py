@@ -84,17 +84,21 @@ def test_first_seed_example_is_rejected_naming_the_field(crds: None, clusters: C
     assert "spec.componentSpecs.volumeClaimTemplates.spec: Required value" in message
 
 
+def _assign(target: Any, path: str, value: Any) -> None:
+    """Set (or with _DELETE remove) a dotted path, list indexes as numbers."""
+    keys = path.split(".")
+    for key in keys[:-1]:
+        target = target[int(key)] if isinstance(target, list) else target[key]
+    if value is _DELETE:
+        del target[keys[-1]]
+    else:
+        target[keys[-1]] = value
+
+
 def _set(path: str, value: Any) -> Mutation:
     """Mutation setting a dotted path below spec.componentSpecs[0] (or the root with a leading '/')."""
     def mutate(m: dict[str, Any]) -> None:
-        target: Any = m if path.startswith("/") else component(m)
-        keys = path.lstrip("/").split(".")
-        for key in keys[:-1]:
-            target = target[int(key)] if isinstance(target, list) else target[key]
-        if value is _DELETE:
-            del target[keys[-1]]
-        else:
-            target[keys[-1]] = value
+        _assign(m if path.startswith("/") else component(m), path.lstrip("/"), value)
     return mutate
 
 
@@ -152,14 +156,7 @@ def test_invalid_cluster_is_rejected_naming_the_field(crds: None, clusters: Clus
 def _cmpd(path: str, value: Any) -> dict[str, Any]:
     body = load(ROOT / "addons/etcd/componentdefinition.yaml")
     body["metadata"]["name"] = "etcd-invalid"
-    target: Any = body["spec"]
-    keys = path.split(".")
-    for key in keys[:-1]:
-        target = target[int(key)] if isinstance(target, list) else target[key]
-    if value is _DELETE:
-        del target[keys[-1]]
-    else:
-        target[keys[-1]] = value
+    _assign(body["spec"], path, value)
     return body
 
 

@@ -1,5 +1,6 @@
 """The README's demo command end to end, in a bed of its own: bed, install, operator, a real etcd across
-three data planes answering etcdctl, and ``kbmc dev down`` leaving no process behind."""
+three data planes answering etcdctl; then ``kbmc uninstall --force`` leaving nothing of kbmc in any cluster,
+and ``kbmc dev down`` leaving no process behind."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from kbmc.dev.bed import Bed, free_base_port
+from kbmc.errors import ApiError
+from kbmc.kube import rest
+from kbmc.kube.client import new_client
+from kbmc.kube.planes import MANAGED_KINDS
 
 
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
@@ -26,9 +33,29 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
         listed = subprocess.run([*etcdctl, "member", "list"], capture_output=True, text=True, check=False,
                                 env={**env, "ETCDCTL_API": "3"}, timeout=30)
         assert listed.returncode == 0 and listed.stdout.count("started") == 3, listed.stdout + listed.stderr
+        _uninstall_leaves_nothing(Bed(directory), env)
     finally:
         subprocess.run([sys.executable, "-m", "kbmc", "dev", "down", "--dir", str(directory)], check=False,
                        capture_output=True, timeout=120)
     pids = [p.pid for p in [state.operator, *(p for c in state.clusters for p in c.procs.values())] if p]
     assert all(not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
                for pid in pids)
+
+
+def _uninstall_leaves_nothing(bed: Bed, env: dict[str, str]) -> None:
+    command = [sys.executable, "-m", "kbmc", "uninstall", "--kubeconfig", str(bed.kubeconfig), "--context", "control"]
+    refused = subprocess.run(command, capture_output=True, text=True, check=False, env=env, timeout=60)
+    assert refused.returncode == 2 and "demo-etcd" in refused.stderr
+    done = subprocess.run([*command, "--force"], capture_output=True, text=True, check=False, env=env, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    control = new_client(bed.kubeconfig, "control", agent="kbmc/test")
+    for crd in ("clusters.apps.kubeblocks.io", "componentdefinitions.apps.kubeblocks.io", "dataplanes.kbmc.io"):
+        with pytest.raises(ApiError):
+            rest.call(control, "GET", rest.path("CustomResourceDefinition", name=crd))
+    for plane in ("k8s-1", "k8s-2", "k8s-3"):
+        api = new_client(bed.kubeconfig, plane, agent="kbmc/test")
+        with pytest.raises(ApiError):
+            rest.call(api, "GET", rest.path("ClusterRole", name="kbmc-dataplane"))
+        for kind in MANAGED_KINDS:
+            left = rest.call(api, "GET", rest.path(kind), query={"labelSelector": "app.kubernetes.io/managed-by=kbmc"})
+            assert left["items"] == [], (plane, kind)

@@ -1,10 +1,11 @@
 """Failure drills: faults injected into real API servers and the operator process, each ending with the
 invariant check across every data plane (tests/drills/invariants.py).
 
-Matrix: operator SIGKILLed at 10 seeded random points during creation, scale-out, spec change, scale-in and
+Matrix: operator SIGKILLed at 11 seeded random points during creation, scale-out, spec change, scale-in and
 deletion | a data plane stopped during creation, frozen during deletion | the control plane's API server
 restarted under the running operator | the operator's token rotated in a data plane (401 until the Secret
-has the new one) | a context removed from the Secret while Clusters use it (reported, nothing deleted).
+has the new one) | a context removed from the Secret while Clusters use it (reported, nothing deleted) |
+a data plane answering 429 (--max-requests-inflight=1) | a data plane answering slowly (paused in turns).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import base64
 import random
 import signal
+import threading
 import time
 
 import pytest
@@ -161,3 +163,49 @@ def _operator_alive(operator: Operator) -> None:
     """A drill that failed half-way must not leave the next one without an operator."""
     if operator.process is None or operator.process.poll() is not None:
         operator.start()
+
+
+def test_data_plane_answering_429(operator: Operator, clusters: Clusters, namespace: str) -> None:
+    """A real API server with room for one request at a time answers 429 under load; kbmc retries."""
+    bed = operator.bed
+    bed.restart_apiserver("k8s-2", ["--max-requests-inflight=1", "--max-mutating-requests-inflight=1"])
+    log = bed.directory / "k8s-2" / "audit.log"
+    since = log.stat().st_size
+    try:
+        for index in range(4):
+            create_cluster(clusters["control"], seed("etcd-self-hosted-cilium.yaml", namespace, f"busy{index}"))
+        for index in range(4):
+            _converged(clusters, namespace, f"busy{index}", timeout=180)
+    finally:
+        bed.restart_apiserver("k8s-2", [])
+    with log.open("rb") as fh:
+        fh.seek(since)
+        throttled = sum(1 for line in fh if b'"code":429' in line)
+    assert throttled > 0, "the drill did not make k8s-2 answer 429"
+
+
+def test_data_plane_answering_slowly(operator: Operator, clusters: Clusters, namespace: str) -> None:
+    """k8s-3's API server paused and resumed in turns (answers arrive late, some past the timeout)."""
+    bed = operator.bed
+    stop = threading.Event()
+
+    def stutter() -> None:
+        while not stop.is_set():
+            bed.freeze("k8s-3")
+            stop.wait(1.5)
+            bed.thaw("k8s-3")
+            stop.wait(0.7)
+
+    thread = threading.Thread(target=stutter, daemon=True)
+    thread.start()
+    try:
+        create_cluster(clusters["control"], seed("etcd-cross-cloud-lb.yaml", namespace, "slow"))
+        create_cluster(clusters["control"], seed("etcd-self-hosted-cilium.yaml", namespace, "fast",
+                                                 placement="k8s-1,k8s-2"))
+        _converged(clusters, namespace, "fast", timeout=60)
+        time.sleep(8)
+    finally:
+        stop.set()
+        thread.join()
+        bed.thaw("k8s-3")
+    _converged(clusters, namespace, "slow", timeout=120)
