@@ -62,6 +62,10 @@ def namespace(request: pytest.FixtureRequest, clusters: Clusters) -> Iterator[st
                 raise
             wait_object(api, "Namespace", None, name, lambda ns: ns is None, timeout=60)
             client.CoreV1Api(api).create_namespace({"metadata": {"name": name}})
+    for api in clusters.values():  # as in a real cluster, pods need the namespace's token first
+        with contextlib.suppress(TimeoutError, ApiError):
+            wait_object(api, "ServiceAccount", name, "default", lambda sa: bool(sa and sa.get("secrets")),
+                        timeout=30)
     yield name
     _delete_clusters(clusters["control"], name)
     for api in clusters.values():

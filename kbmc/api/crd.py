@@ -20,7 +20,6 @@ from kbmc.api.dataplane import DataPlane
 
 KUBEBLOCKS_GROUP = "apps.kubeblocks.io"
 VERSION = "v1alpha1"
-PLACEMENT_ANNOTATION = "apps.kubeblocks.io/multi-cluster-placement"
 
 
 @dataclass(frozen=True)

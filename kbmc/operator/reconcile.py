@@ -132,7 +132,7 @@ def prepare(rt: Runtime, cluster: Cluster, key: str) -> Prepared:
                 check_volumes(spec, definition)
                 definitions[spec.name] = (definition, plan_services(spec, definition))
             except ClusterSpecError as exc:
-                out.problems.append(Problem("SpecValid", "InvalidService", str(exc)))
+                out.problems.append(Problem("SpecValid", "InvalidComponentSpec", str(exc)))
     views = _views(rt)
     namespace = cluster.metadata.namespace or "default"
     annotation = cluster.metadata.annotations.get(names.PLACEMENT)
