@@ -101,8 +101,9 @@ def reconcile(rt: Runtime, key: str) -> float | None:
         seen.blocked = True
         write_status(rt, cluster, body, seen)
         return None
-    body = _record(rt, cluster, body, key, prepared) or body
-    cluster = Cluster.model_validate(body)
+    recorded = _record(rt, cluster, body, key, prepared)
+    if recorded is not None:
+        body, cluster = recorded, Cluster.model_validate(recorded)
     desired = build_cluster(cluster, prepared.components, _service_defaults(rt, prepared.placement))
     involved = set(desired) | planes_holding(rt, cluster.metadata.uid or "")
     keep = frozenset({"PersistentVolumeClaim"}) if cluster.spec.termination_policy in (

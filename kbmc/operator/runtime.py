@@ -44,6 +44,7 @@ class Runtime:
         self.clusters: dict[str, Obj] = {}
         self.uids: dict[str, str] = {}
         self.definitions: dict[str, Obj] = {}
+        self._parsed: dict[str, tuple[str, ComponentDefinition]] = {}
         self.dataplanes: dict[str, Obj] = {}
         self.templates: dict[str, Obj] = {}
         self.planes: dict[str, Plane] = {}
@@ -283,9 +284,19 @@ class Runtime:
             log.warning("event not posted: %s", exc)
 
     def definition(self, name: str) -> ComponentDefinition | None:
+        """The ComponentDefinition as a model, parsed once per resourceVersion (every reconcile asks)."""
         with self.lock:
             body = self.definitions.get(name)
-        return ComponentDefinition.model_validate(body) if body else None
+            if body is None:
+                return None
+            version = body["metadata"].get("resourceVersion", "")
+            cached = self._parsed.get(name)
+            if cached is not None and cached[0] == version:
+                return cached[1]
+        model = ComponentDefinition.model_validate(body)
+        with self.lock:
+            self._parsed[name] = (version, model)
+        return model
 
     def template_files(self, name: str) -> dict[str, str] | None:
         with self.lock:
