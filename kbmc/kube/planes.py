@@ -134,7 +134,7 @@ class Plane:
     """One data plane: its client (or the refusing stand-in), its informers and its cache."""
 
     def __init__(self, state: PlaneState, kubeconfig: dict[str, Any] | None, timeouts: Timeouts,
-                 on_change: Callable[[str, set[str]], None]) -> None:
+                 on_change: Callable[[str, set[str]], None], config_error: str | None = None) -> None:
         self.state = state
         self.cache = Cache(state.name)
         self._on_change = on_change
@@ -145,7 +145,7 @@ class Plane:
         if not state.available:
             return
         if kubeconfig is None or self.config_digest is None:
-            self.error = f"context {state.context} is not in the operator's kubeconfig Secret"
+            self.error = config_error or f"context {state.context} is not in the operator's kubeconfig Secret"
             return
         try:
             self.api = new_client("", state.context, agent=user_agent(f"dataplane={state.name}"),

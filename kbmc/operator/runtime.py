@@ -199,7 +199,8 @@ class Runtime:
                 if current is not None:
                     current.stop()
                     state.reachable, state.last_contact = current.state.reachable, current.state.last_contact
-                self.planes[name] = Plane(state, self.kubeconfig, self.settings.timeouts, self._plane_changed)
+                self.planes[name] = Plane(state, self.kubeconfig, self.settings.timeouts, self._plane_changed,
+                                          self.kubeconfig_error)
                 log.info("dataplane=%s available=%s context=%s", name, state.available, state.context)
                 changed = True
         if changed:

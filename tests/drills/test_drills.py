@@ -161,6 +161,25 @@ def test_context_removed_while_in_use(operator: Operator, clusters: Clusters, na
     _converged(clusters, namespace, "ctx")
 
 
+def test_kubeconfig_secret_malformed(operator: Operator, clusters: Clusters, namespace: str) -> None:
+    control = clusters["control"]
+    create_cluster(control, seed("etcd-self-hosted-cilium.yaml", namespace, "badsecret"))
+    _converged(clusters, namespace, "badsecret")
+    good = rest.call(control, "GET", rest.path("Secret", NAMESPACE, SECRET))["data"]["kubeconfig"]
+    rest.call(control, "PATCH", rest.path("Secret", NAMESPACE, SECRET), content_type=rest.MERGE_PATCH,
+              body={"data": {"kubeconfig": base64.b64encode(b"clusters: [unclosed").decode()}})
+    try:
+        reported = wait_cluster(control, namespace, "badsecret", lambda c: "key 'kubeconfig' is malformed" in (
+            condition(c, "DataPlanesReachable") or {}).get("message", ""))
+        assert reported is not None and reported["status"]["phase"] == "Abnormal"
+        for index, plane in enumerate(("k8s-1", "k8s-2", "k8s-3")):
+            assert objects(clusters, plane, namespace, "badsecret")["Pod"] == [f"badsecret-etcd-{index}"]
+    finally:
+        rest.call(control, "PATCH", rest.path("Secret", NAMESPACE, SECRET), content_type=rest.MERGE_PATCH,
+                  body={"data": {"kubeconfig": good}})
+    _converged(clusters, namespace, "badsecret")
+
+
 @pytest.fixture(autouse=True)
 def _operator_alive(operator: Operator) -> None:
     """A drill that failed half-way must not leave the next one without an operator."""

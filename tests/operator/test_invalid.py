@@ -2,7 +2,8 @@
 field or data plane, phase Failed, and nothing written to any data plane (not even the finalizer).
 
 Matrix: placement unknown / duplicated / empty entry / whitespace / empty | unknown componentDef |
-service not in the definition | bad service-placement value.
+service not in the definition | bad service-placement value | a volume the definition mounts missing |
+a DataPlane refusing the namespace; and one that is accepted: more data planes than replicas.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import pytest
 
 from kbmc.kube import rest
 from tests.kube import Clusters
-from tests.operator.helpers import PLANES, condition, create_cluster, objects, seed, wait_cluster
+from tests.operator.helpers import PLANES, condition, create_cluster, objects, phase_is, seed, wait_cluster
 from tests.operator_env import Operator
 
 PEER = {"name": "peer", "serviceType": "LoadBalancer", "podService": True}
@@ -53,3 +54,32 @@ def test_invalid_cluster_is_reported_and_nothing_is_written(operator: Operator, 
     events = rest.call(control, "GET", rest.path("Event", namespace),
                        query={"fieldSelector": "involvedObject.name=bad"})["items"]
     assert any(e["type"] == "Warning" and message in e["message"] for e in events)
+
+
+def test_data_plane_refusing_the_namespace(operator: Operator, clusters: Clusters, namespace: str) -> None:
+    control = clusters["control"]
+    rest.call(control, "PATCH", rest.path("DataPlane", name="k8s-3"), content_type=rest.MERGE_PATCH,
+              body={"spec": {"allowedNamespaces": ["somewhere-else"]}})
+    try:
+        create_cluster(control, seed("etcd-cross-cloud-lb.yaml", namespace, "refused"))
+        cluster = wait_cluster(control, namespace, "refused",
+                               lambda c: (condition(c, "PlacementValid") or {}).get("status") == "False")
+        assert cluster is not None
+        assert f"k8s-3 do not admit namespace {namespace}" in (condition(cluster, "PlacementValid") or {})["message"]
+        for plane in PLANES:
+            assert objects(clusters, plane, namespace, "refused") == {}
+    finally:
+        rest.call(control, "PATCH", rest.path("DataPlane", name="k8s-3"), content_type=rest.MERGE_PATCH,
+                  body={"spec": {"allowedNamespaces": None}})
+
+
+def test_more_data_planes_than_replicas_is_accepted(operator: Operator, clusters: Clusters, namespace: str) -> None:
+    """As in KubeBlocks: ordinal 0 goes to the first data plane; shared objects go to all three."""
+    control = clusters["control"]
+    create_cluster(control, seed("etcd-cross-cloud-lb.yaml", namespace, "wide", replicas=1))
+    cluster = wait_cluster(control, namespace, "wide", phase_is("Running"))
+    assert cluster is not None
+    assert objects(clusters, "k8s-1", namespace, "wide")["Pod"] == ["wide-etcd-0"]
+    for plane in ("k8s-2", "k8s-3"):
+        found = objects(clusters, plane, namespace, "wide")
+        assert "Pod" not in found and found["ServiceAccount"] == ["kb-wide"]
