@@ -23,12 +23,17 @@ class WorkQueue:
         with self._cond:
             if delay > 0:
                 heapq.heappush(self._later, (time.monotonic() + delay, key))
-            elif key in self._active:
-                self._dirty.add(key)
-            elif key not in self._queued:
-                self._queued.add(key)
-                self._queue.append(key)
+            else:
+                self._offer(key)
             self._cond.notify()
+
+    def _offer(self, key: str) -> None:
+        """Queue ``key`` once; if a worker has it now, mark it to run again when that worker is done."""
+        if key in self._active:
+            self._dirty.add(key)
+        elif key not in self._queued:
+            self._queued.add(key)
+            self._queue.append(key)
 
     def get(self) -> str | None:
         """The next key to process (None once closed)."""
@@ -38,12 +43,7 @@ class WorkQueue:
                     return None
                 now = time.monotonic()
                 while self._later and self._later[0][0] <= now:
-                    _, key = heapq.heappop(self._later)
-                    if key in self._active:
-                        self._dirty.add(key)
-                    elif key not in self._queued:
-                        self._queued.add(key)
-                        self._queue.append(key)
+                    self._offer(heapq.heappop(self._later)[1])
                 if self._queue:
                     key = self._queue.popleft()
                     self._queued.discard(key)
@@ -57,9 +57,7 @@ class WorkQueue:
             self._active.discard(key)
             if key in self._dirty:
                 self._dirty.discard(key)
-                if key not in self._queued:
-                    self._queued.add(key)
-                    self._queue.append(key)
+                self._offer(key)
                 self._cond.notify()
 
     def close(self) -> None:

@@ -1,0 +1,34 @@
+"""The work queue, without a cluster: a key is queued once, never worked by two workers at once, and a key
+marked while it is worked runs again afterwards; delayed keys come back."""
+
+from __future__ import annotations
+
+import time
+
+from kbmc.operator.queue import WorkQueue
+
+
+def test_key_queued_once_and_rerun_when_dirty() -> None:
+    queue = WorkQueue()
+    queue.add("a")
+    queue.add("a")
+    queue.add("b")
+    assert queue.get() == "a"
+    queue.add("a")  # while a worker has it
+    assert queue.get() == "b"
+    queue.done("b")
+    queue.done("a")
+    assert queue.get() == "a"  # once more, because it changed while worked
+    queue.done("a")
+    assert len(queue) == 0
+
+
+def test_delayed_key_comes_back_and_close_wakes_workers() -> None:
+    queue = WorkQueue()
+    started = time.monotonic()
+    queue.add("later", delay=0.2)
+    assert queue.get() == "later"
+    assert time.monotonic() - started >= 0.2
+    queue.done("later")
+    queue.close()
+    assert queue.get() is None
