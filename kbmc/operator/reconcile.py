@@ -384,16 +384,17 @@ def _addresses(owned: Mapping[tuple[str, str, str], Obj], comp: ComponentInput, 
 
 def check_definition(rt: Runtime, body: Obj) -> None:
     """Validate a ComponentDefinition and set its status.phase (Available / Unavailable) when it changes."""
-    problem = None
+    problems = []
     try:
         definition = ComponentDefinition.model_validate(body)
         services = {s.name for s in definition.spec.services}
         for var in definition.spec.vars:
             ref = var.value_from.service_var_ref if var.value_from else None
             if ref is not None and ref.name not in services:
-                problem = f"spec.vars[{var.name}].valueFrom.serviceVarRef.name: no service named {ref.name}"
+                problems.append(f"spec.vars[{var.name}].valueFrom.serviceVarRef.name: no service named {ref.name}")
     except ValueError as exc:
-        problem = f"invalid: {exc}"
+        problems.append(f"invalid: {exc}")
+    problem = "; ".join(problems) or None
     phase, message = ("Unavailable", problem) if problem else ("Available", None)
     status = body.get("status") or {}
     generation = body["metadata"].get("generation")

@@ -190,8 +190,9 @@ class Runtime:
                     changed = True
             for name, state in wanted.items():
                 current = self.planes.get(name)
-                if current is not None and (current.state.available, current.state.context) == (
-                        state.available, state.context) and current.config_digest == _digest(self.kubeconfig, state):
+                digest = context_digest(self.kubeconfig, state.context)
+                if current is not None and (current.state.available, current.state.context, current.config_digest) == (
+                        state.available, state.context, digest):
                     current.state.reason = state.reason
                     current.state.allowed_namespaces = state.allowed_namespaces
                     current.state.service_annotations = state.service_annotations
@@ -327,7 +328,3 @@ def _plane_state(body: Obj) -> PlaneState:
                       reason=spec.unavailable_reason or "", allowed_namespaces=tuple(spec.allowed_namespaces),
                       service_annotations=dict(spec.service_annotations),
                       reachable=model.status.reachable, last_contact=model.status.last_contact)
-
-
-def _digest(kubeconfig: dict[str, Any] | None, state: PlaneState) -> str | None:
-    return context_digest(kubeconfig, state.context)
