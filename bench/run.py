@@ -23,6 +23,7 @@ import argparse
 import base64
 import json
 import math
+import os
 import statistics
 import subprocess
 import sys
@@ -301,6 +302,26 @@ class _ReadyPods(threading.Thread):
                         self.done.set()
 
 
+def cpu_seconds(match: Callable[[int, str], bool]) -> float:
+    """CPU time (user + system) used so far by the processes whose (pid, command line) match."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if match(int(entry.name), cmdline):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+        except OSError:
+            continue
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def progress(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
 def running(cluster_obj: Obj) -> bool:
     status = cluster_obj.get("status") or {}
     return status.get("phase") == "Running" and status.get("observedGeneration") == cluster_obj["metadata"].get(
@@ -323,20 +344,40 @@ def main() -> int:
     bed = Bed(directory)
     bed.up(toolchain.ensure(), 3, free_base_port(), processes=False)
     bench = Bench(bed)
+
+    def operator(pid: int) -> bool:
+        return bench.operator is not None and pid == bench.operator.pid
+
+    def kbmc_cpu() -> float:
+        return cpu_seconds(lambda pid, _: operator(pid))
+
+    def bed_cpu() -> float:  # API servers, etcd, controller-managers, node agents
+        return cpu_seconds(lambda pid, cmd: str(directory) in cmd and not operator(pid))
+
     try:
         bench.install()
         since = bench.audit_offsets()
+        progress(f"convergence: {n} Clusters through kbmc")
+        cpu = kbmc_cpu(), bed_cpu()
         t_kbmc = bench.converge("bench", n)
+        cpu = kbmc_cpu() - cpu[0], bed_cpu() - cpu[1]
         breakdown = bench.write_breakdown(since)
         writes = sum(breakdown.values())
         control_breakdown = bench.write_breakdown(since, ("control",), operator_only=True)
         status_writes = sum(control_breakdown.values())
         source = bench.objects("bench")
         objects = sum(len(v) for v in source.values())
+        progress(f"convergence: kbmc {t_kbmc:.1f} s; the floor writes the same {objects} objects")
+        floor_cpu = bed_cpu()
         t_floor = bench.floor(source, "floor")
+        floor_cpu = bed_cpu() - floor_cpu
+        progress(f"floor {t_floor:.1f} s; resync")
         resync = bench.resync()
+        progress("reaction")
         reaction = sorted(bench.reaction("bench", min(args.reaction_samples, n)))
+        progress("incident")
         incident = bench.incident("bench", n)
+        progress(f"incident {incident:.1f} s; isolation")
         quarter = max(n // 4, 1)
         t_normal = bench.converge("iso-normal", quarter, "k8s-1,k8s-2")
         bed.freeze("k8s-3")
@@ -347,6 +388,7 @@ def main() -> int:
         result = {
             "clusters": n,
             "kbmc_s": round(t_kbmc, 2), "floor_s": round(t_floor, 2), "convergence_ratio": round(t_kbmc / t_floor, 2),
+            "kbmc_cpu_s": round(cpu[0], 1), "bed_cpu_s": round(cpu[1], 1), "floor_bed_cpu_s": round(floor_cpu, 1),
             "writes_per_cluster": round(writes / n, 2), "objects_per_cluster": round(objects / n, 2),
             "status_writes_per_cluster": round(status_writes / n, 2), "resync_writes": resync,
             "reaction_p50_s": round(statistics.median(reaction), 3),

@@ -38,7 +38,8 @@ class Observation:
 
 
 PROGRESS = frozenset({"WaitingForAddresses", "CleanupInProgress"})
-"""Reasons that describe expected progress, reported with Normal events; every other problem is a Warning."""
+"""Reasons that describe expected progress, reported with a Normal event when they start (not again as their
+message moves on); every other problem is a Warning, posted again whenever its message changes."""
 CONDITION_TYPES = ("Ready", "PlacementValid", "SpecValid", "DataPlanesAvailable", "DataPlanesReachable",
                    "AddressesResolved", "ResourcesApplied", "DeletionAllowed")
 OK_REASONS = {"Ready": "AllInstancesReady", "PlacementValid": "Valid", "SpecValid": "Valid",
@@ -71,8 +72,10 @@ def compute(previous: ClusterStatus, seen: Observation, now: str) -> tuple[Clust
         conditions.append(Condition(type=kind, status=state, reason=reason, message=message,
                                     last_transition_time=before.last_transition_time if before and not changed else now,
                                     observed_generation=seen.generation))
-        if problem and (changed or before is None or before.message != message) and kind != "Ready":
-            events.append(("Normal" if problem.reason in PROGRESS else "Warning", problem.reason, problem.message))
+        progress = problem is not None and problem.reason in PROGRESS
+        if problem and kind != "Ready" and (changed or (before is not None and before.message != message
+                                                        and not progress)):
+            events.append(("Normal" if progress else "Warning", problem.reason, problem.message))
         if kind == "Ready" and state == "True" and changed:
             events.append(("Normal", "Ready", "all instances are ready"))
     phase = _phase(previous.phase, seen, all_ready)
@@ -107,6 +110,12 @@ def _component_phase(items: list[InstanceStatus], seen: Observation) -> ClusterP
     if items and all(i.ready for i in items):
         return "Running"
     return "Creating" if not any(i.ready for i in items) else "Updating"
+
+
+def significant(old: ClusterStatus, new: ClusterStatus) -> bool:
+    """Whether ``new`` changes the phase or a condition's status (what users and tools wait for)."""
+    return old.phase != new.phase or {c.type: c.status for c in old.conditions} != {
+        c.type: c.status for c in new.conditions}
 
 
 def same(a: ClusterStatus, b: ClusterStatus) -> bool:

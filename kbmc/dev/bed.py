@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import fcntl
+import secrets
 import shutil
 import socket
 import ssl
@@ -32,7 +33,7 @@ import yaml
 from pydantic import BaseModel
 
 from kbmc import __version__
-from kbmc.dev import network, pki, procs
+from kbmc.dev import network, procs
 from kbmc.dev.procs import Proc, ProcState
 from kbmc.dev.toolchain import Toolchain
 from kbmc.errors import BedError, UsageError
@@ -229,7 +230,7 @@ class Bed:
         with self.locked():
             state = self.load()
             cluster = state.cluster(name)
-            cluster.tokens[user] = pki.new_token()
+            cluster.tokens[user] = secrets.token_hex(24)
             cdir = self.directory / cluster.name
             (cdir / "tokens.csv").write_text(_tokens_csv(cluster))
             _write_kubeconfig(self.kubeconfig, [(c, "admin") for c in state.clusters],
@@ -266,13 +267,15 @@ class Bed:
                 role="control" if index == 0 else "data-plane",
                 apiserver_port=base_port + index,
                 etcd_port=base_port + 100 + 2 * index,
-                tokens={user: pki.new_token() for user in USERS},
+                tokens={user: secrets.token_hex(24) for user in USERS},
             )
             for index, name in enumerate(names)
         ]
         return BedState(base_port=base_port, bin_dir=str(toolchain.bin_dir), clusters=clusters)
 
     def _write_files(self, state: BedState) -> None:
+        from kbmc.dev import pki  # noqa: PLC0415 - cryptography costs 8 MB in every process that imports the CLI
+
         pki_dir = self.directory / "pki"
         pki_dir.mkdir(parents=True, exist_ok=True)
         pki.write_ca_and_serving_cert(pki_dir)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import secrets
 from pathlib import Path
 
 from cryptography import x509
@@ -76,7 +75,3 @@ def write_service_account_keys(directory: Path) -> None:
         key.public_key().public_bytes(serialization.Encoding.PEM,
                                       serialization.PublicFormat.SubjectPublicKeyInfo)
     )
-
-
-def new_token() -> str:
-    return secrets.token_hex(24)

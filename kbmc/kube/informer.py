@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +41,22 @@ def slim(obj: Obj) -> Obj:
         if annotations:
             annotations.pop("kubectl.kubernetes.io/last-applied-configuration", None)
     return obj
+
+
+INTERN_MAX = 64
+"""Strings up to this length are interned by ``compact`` (names, labels, versions; not scripts)."""
+
+
+def compact(value: Any) -> Any:
+    """A copy of a decoded object whose keys and short strings are interned: every cached object repeats the
+    same keys, labels and values, and shared strings halve what a cache of thousands of objects holds."""
+    if isinstance(value, dict):
+        return {sys.intern(k): compact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [compact(v) for v in value]
+    if isinstance(value, str) and len(value) <= INTERN_MAX:
+        return sys.intern(value)
+    return value
 
 
 class GoneError(Exception):

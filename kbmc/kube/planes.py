@@ -22,7 +22,7 @@ from kbmc.core.plan import Key
 from kbmc.errors import ApiError, DataPlaneUnavailableError
 from kbmc.kube import rest
 from kbmc.kube.client import new_client, user_agent
-from kbmc.kube.informer import Informer, Obj
+from kbmc.kube.informer import Informer, Obj, compact
 from kbmc.settings import Timeouts
 
 log = logging.getLogger(__name__)
@@ -41,9 +41,9 @@ class Cache:
         self.nodes: dict[str, Obj] = {}
 
     def upsert(self, obj: Obj) -> str | None:
-        """Store ``obj`` unless the cache has a newer version; return its owner's uid."""
-        if obj.get("kind") == "Pod":
-            obj = _pod_essentials(obj)
+        """Store ``obj`` unless the cache has it already (the echo of kbmc's own write) or a newer version;
+        return its owner's uid when the cache changed."""
+        obj = compact(_pod_essentials(obj) if obj.get("kind") == "Pod" else obj)
         key = (obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
         labels = obj["metadata"].get("labels") or {}
         if self.plane and labels.get(names.DATA_PLANE, self.plane) != self.plane:
@@ -51,8 +51,8 @@ class Cache:
         owner = labels.get(names.CLUSTER_UID)
         with self._lock:
             old = self._objects.get(key)
-            if old is not None and _version(old) > _version(obj):
-                return owner
+            if old is not None and _version(old) >= _version(obj) and _version(obj):
+                return None
             self._objects[key] = obj
             if owner:
                 self._by_owner.setdefault(owner, set()).add(key)

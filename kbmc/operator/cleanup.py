@@ -34,8 +34,7 @@ def cleanup(rt: Runtime, cluster: Cluster, body: Obj) -> float | None:
         seen.problems.append(Problem("DeletionAllowed", "DoNotTerminate",
                                      "spec.terminationPolicy is DoNotTerminate: the Cluster is kept; set it to "
                                      "Halt, Delete or WipeOut to let the deletion finish"))
-        write_status(rt, cluster, body, seen)
-        return None
+        return write_status(rt, cluster, body, seen)
     keep = KEPT_BY_HALT if cluster.spec.termination_policy == "Halt" else frozenset()
     uid = meta.uid or ""
     pending, waiting, failures = [], [], []
@@ -63,8 +62,8 @@ def cleanup(rt: Runtime, cluster: Cluster, body: Obj) -> float | None:
         if waiting or failures:
             seen.problems.append(Problem("ResourcesApplied", "CleanupInProgress", "; ".join(waiting + failures)))
         _note_pending(rt, cluster, pending)
-        write_status(rt, cluster, body, seen)
-        return 2.0 if (waiting or failures) else None
+        deferred = write_status(rt, cluster, body, seen)
+        return 2.0 if (waiting or failures) else deferred
     patch: dict[str, Any] = {"metadata": {"resourceVersion": meta.resource_version,
                                           "finalizers": [f for f in meta.finalizers if f != names.FINALIZER]}}
     rest.call(rt.control, "PATCH", rest.path("Cluster", meta.namespace, meta.name), body=patch,

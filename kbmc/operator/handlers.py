@@ -29,6 +29,20 @@ class _Connection(kopf.ConnectionInfo):
         return {**super().as_http_headers(), "User-Agent": user_agent("operator/kopf")}
 
 
+class _NoDiffBase(kopf.DiffBaseStorage):
+    """kopf computes a deep-copied "essence" of every event for change handlers; kbmc has none, and that copy
+    was a quarter of kopf's CPU per event."""
+
+    def build(self, **_: Any) -> kopf.BodyEssence:
+        return {}
+
+    def fetch(self, **_: Any) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, **_: Any) -> None:
+        return None
+
+
 def build_registry(rt: Runtime) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
@@ -39,6 +53,7 @@ def build_registry(rt: Runtime) -> kopf.OperatorRegistry:
         settings.watching.client_timeout = 90
         settings.networking.request_timeout = 30
         settings.persistence.finalizer = "kbmc.io/kopf-unused"
+        settings.persistence.diffbase_storage = _NoDiffBase()
 
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:

@@ -1,5 +1,7 @@
 """A work queue of Cluster keys, as controller-runtime's: a key is queued at most once, never processed by
-two workers at once, and a key marked dirty while it is processed runs again afterwards."""
+two workers at once, and a key marked dirty while it is processed runs again afterwards. A delayed key is
+held once, at its earliest due time, and forgotten when a worker takes the key before then (that pass sees
+everything the delay was waiting for)."""
 
 from __future__ import annotations
 
@@ -17,14 +19,19 @@ class WorkQueue:
         self._active: set[str] = set()
         self._dirty: set[str] = set()
         self._later: list[tuple[float, str]] = []
+        self._due: dict[str, float] = {}
         self._closed = False
 
     def add(self, key: str, delay: float = 0.0) -> None:
         with self._cond:
-            if delay > 0:
-                heapq.heappush(self._later, (time.monotonic() + delay, key))
-            else:
+            if delay <= 0:
                 self._offer(key)
+            else:
+                due = time.monotonic() + delay
+                if key in self._queued or self._due.get(key, due + 1) <= due:
+                    return  # it runs sooner anyway
+                self._due[key] = due
+                heapq.heappush(self._later, (due, key))
             self._cond.notify()
 
     def _offer(self, key: str) -> None:
@@ -43,10 +50,14 @@ class WorkQueue:
                     return None
                 now = time.monotonic()
                 while self._later and self._later[0][0] <= now:
-                    self._offer(heapq.heappop(self._later)[1])
+                    due, key = heapq.heappop(self._later)
+                    if self._due.get(key) == due:
+                        del self._due[key]
+                        self._offer(key)
                 if self._queue:
                     key = self._queue.popleft()
                     self._queued.discard(key)
+                    self._due.pop(key, None)
                     self._active.add(key)
                     return key
                 timeout = self._later[0][0] - now if self._later else None

@@ -85,8 +85,7 @@ class Prepared:
 
 def reconcile(rt: Runtime, key: str) -> float | None:
     """Converge one Cluster; return seconds after which to look again, or None."""
-    with rt.lock:
-        body = rt.clusters.get(key)
+    body = rt.clusters.get(key)
     if body is None:
         return None
     cluster = Cluster.model_validate(body)
@@ -99,8 +98,7 @@ def reconcile(rt: Runtime, key: str) -> float | None:
     seen.problems.extend(prepared.problems)
     if prepared.blocked:
         seen.blocked = True
-        write_status(rt, cluster, body, seen)
-        return None
+        return write_status(rt, cluster, body, seen)
     recorded = _record(rt, cluster, body, key, prepared)
     if recorded is not None:
         body, cluster = recorded, Cluster.model_validate(recorded)
@@ -110,8 +108,8 @@ def reconcile(rt: Runtime, key: str) -> float | None:
         "Halt", "DoNotTerminate") else frozenset()
     retry = _converge(rt, cluster, desired, sorted(involved), keep, seen)
     _instances(rt, cluster, prepared, seen)
-    write_status(rt, cluster, body, seen)
-    return retry
+    deferred = write_status(rt, cluster, body, seen)
+    return min(d for d in (retry, deferred) if d) if retry or deferred else None
 
 
 def prepare(rt: Runtime, cluster: Cluster, key: str) -> Prepared:
@@ -208,9 +206,8 @@ def _still_there(rt: Runtime, uid: str, component: str, ordinal: int, plane_name
 
 
 def _views(rt: Runtime) -> dict[str, placement.PlaneView]:
-    with rt.lock:
-        return {n: placement.PlaneView(n, p.state.available and p.error is None, p.state.allowed_namespaces)
-                for n, p in rt.planes.items()}
+    return {n: placement.PlaneView(n, p.state.available and p.error is None, p.state.allowed_namespaces)
+            for n, p in list(rt.planes.items())}
 
 
 def _recorded(cluster: Cluster) -> dict[str, dict[int, str]]:
@@ -285,9 +282,7 @@ def _var_context(rt: Runtime, cluster: Cluster, planes: list[str], component: st
 
 def planes_holding(rt: Runtime, uid: str) -> set[str]:
     """Data planes whose cache holds objects of the Cluster with ``uid``."""
-    with rt.lock:
-        planes = list(rt.planes.values())
-    return {p.name for p in planes if p.cache.owned_by(uid)}
+    return {p.name for p in list(rt.planes.values()) if p.cache.owned_by(uid)}
 
 
 def usable(plane: Plane | None) -> str | None:

@@ -20,7 +20,7 @@ from kbmc.api.dataplane import DataPlane
 from kbmc.errors import ApiError
 from kbmc.kube import rest
 from kbmc.kube.client import new_client, user_agent
-from kbmc.kube.informer import Informer, Obj, slim
+from kbmc.kube.informer import Informer, Obj, compact, slim
 from kbmc.kube.planes import Plane, PlaneState, context_digest
 from kbmc.operator import metrics
 from kbmc.operator.queue import WorkQueue
@@ -29,6 +29,9 @@ from kbmc.settings import Settings
 log = logging.getLogger("kbmc.operator")
 CONTACT_REFRESH = 30.0
 """Seconds between writes of DataPlane status.lastContact while nothing else changes."""
+COALESCE = 0.1
+"""Seconds a Cluster waits after a change in a data plane, so that a burst (three pods becoming ready, a
+Service and its address) is one reconcile and one status write."""
 
 
 def now() -> str:
@@ -41,8 +44,13 @@ class Runtime:
         self.control = new_client(settings.kubeconfig or "", settings.context, agent=user_agent("operator"),
                                   timeouts=settings.timeouts)
         self.lock = threading.RLock()
+        """Guards changes to the maps below. Readers take one entry, or a snapshot with ``list()``, without it
+        (each is one atomic step for CPython's dicts): 16 workers queueing on one lock for a lookup cost more
+        than the lookups."""
         self.clusters: dict[str, Obj] = {}
         self.uids: dict[str, str] = {}
+        self.status_written: dict[str, float] = {}
+        """Cluster key -> monotonic time of kbmc's last status write (status writes are spaced)."""
         self.definitions: dict[str, Obj] = {}
         self._parsed: dict[str, tuple[str, ComponentDefinition]] = {}
         self.dataplanes: dict[str, Obj] = {}
@@ -52,6 +60,8 @@ class Runtime:
         self.kubeconfig_error: str | None = "kubeconfig Secret not read yet"
         self.queue = WorkQueue()
         self.pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="plane")
+        self.posting = ThreadPoolExecutor(max_workers=4, thread_name_prefix="events")
+        """Events are posted off the workers and off ``pool``, so they never delay a write to a data plane."""
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._informers = [
@@ -108,12 +118,13 @@ class Runtime:
         with self.lock:
             if event == "DELETED":
                 self.clusters.pop(key, None)
+                self.status_written.pop(key, None)
                 self.uids.pop(body["metadata"].get("uid", ""), None)
                 return
             current = self.clusters.get(key)
             if current is not None and (_newer(current, body) or _same_version(current, body)):
                 return  # a late event, or the echo of kbmc's own write (already seen): nothing new
-            self.clusters[key] = slim({**body, "metadata": dict(body["metadata"])})
+            self.clusters[key] = compact(slim({**body, "metadata": dict(body["metadata"])}))
             self.uids[body["metadata"]["uid"]] = key
         if event != "STATUS":
             self.queue.add(key)
@@ -208,14 +219,13 @@ class Runtime:
             self.enqueue_all()
 
     def _plane_changed(self, plane: str, owners: set[str]) -> None:
-        with self.lock:
-            keys = [self.uids[uid] for uid in owners if uid in self.uids]
-        for key in keys:
-            self.queue.add(key)
+        for uid in owners:
+            key = self.uids.get(uid)
+            if key is not None:
+                self.queue.add(key, COALESCE)
 
     def plane(self, name: str) -> Plane | None:
-        with self.lock:
-            return self.planes.get(name)
+        return self.planes.get(name)
 
     def enqueue_all(self) -> None:
         with self.lock:
@@ -301,13 +311,12 @@ class Runtime:
         return model
 
     def template_files(self, name: str) -> dict[str, str] | None:
-        with self.lock:
-            body = self.templates.get(name)
+        body = self.templates.get(name)
         return dict(body.get("data") or {}) if body else None
 
     def planes_of(self, names_: Iterable[str]) -> dict[str, Plane]:
-        with self.lock:
-            return {n: self.planes[n] for n in names_ if n in self.planes}
+        planes = self.planes
+        return {n: p for n in names_ if (p := planes.get(n)) is not None}
 
 
 def _newer(a: Obj, b: Obj) -> bool:

@@ -32,3 +32,23 @@ def test_delayed_key_comes_back_and_close_wakes_workers() -> None:
     queue.done("later")
     queue.close()
     assert queue.get() is None
+
+
+def test_delayed_key_held_once_at_its_earliest_time_and_dropped_when_taken_sooner() -> None:
+    queue = WorkQueue()
+    queue.add("a", delay=0.3)
+    queue.add("a", delay=0.1)
+    queue.add("a", delay=0.2)
+    assert queue.get() == "a"
+    queue.done("a")
+    queue.add("late", delay=0.5)
+    assert queue.get() == "late"  # the later entries of "a" are spent
+    queue.done("late")
+    queue.add("b", delay=0.1)
+    queue.add("b")  # taken now: the delayed entry is spent
+    assert queue.get() == "b"
+    queue.done("b")
+    queue.add("c", delay=0.2)
+    assert queue.get() == "c"  # not "b" a second time
+    queue.done("c")
+    assert len(queue) == 0

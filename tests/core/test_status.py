@@ -1,0 +1,41 @@
+"""Status rules, without a cluster: which changes are significant (written at once), and which transitions
+post events (a progress message moving on posts none)."""
+
+from __future__ import annotations
+
+from kbmc.api.cluster import ClusterStatus, InstanceStatus
+from kbmc.core.status import Observation, Problem, compute, significant
+
+NOW = "2026-11-22T00:00:00Z"
+
+
+def observe(*problems: Problem, ready: bool = False, phase: str = "Pending") -> Observation:
+    seen = Observation(generation=1, problems=list(problems))
+    seen.components["etcd"] = [InstanceStatus(name="c-etcd-0", data_plane="k8s-1", pod_phase=phase, ready=ready)]
+    return seen
+
+
+def test_only_phase_or_condition_status_changes_are_significant() -> None:
+    waiting = Problem("AddressesResolved", "WaitingForAddresses", "pods wait for the address of Service(s) a, b")
+    first, _ = compute(ClusterStatus(), observe(waiting), NOW)
+    moved_on, _ = compute(first, observe(Problem(waiting.type, waiting.reason, "pods wait for a"), phase="Running"),
+                          NOW)
+    resolved, _ = compute(moved_on, observe(phase="Running"), NOW)
+    running, _ = compute(resolved, observe(ready=True, phase="Running"), NOW)
+    assert significant(ClusterStatus(), first)
+    assert not significant(first, moved_on)  # a message and a pod phase: detail, spaced
+    assert significant(moved_on, resolved)  # AddressesResolved False -> True
+    assert significant(resolved, running) and running.phase == "Running"
+
+
+def test_progress_events_once_warnings_on_every_new_message() -> None:
+    waiting = Problem("AddressesResolved", "WaitingForAddresses", "pods wait for a, b")
+    first, events = compute(ClusterStatus(), observe(waiting), NOW)
+    assert [e[1] for e in events] == ["WaitingForAddresses"]
+    _, events = compute(first, observe(Problem(waiting.type, waiting.reason, "pods wait for a")), NOW)
+    assert events == []
+    failed = Problem("ResourcesApplied", "ApplyFailed", "create Pod x in data plane k8s-1: 403")
+    second, events = compute(first, observe(waiting, failed), NOW)
+    assert [e[:2] for e in events] == [("Warning", "ApplyFailed")]
+    _, events = compute(second, observe(waiting, Problem(failed.type, failed.reason, "create Pod y: 403")), NOW)
+    assert [e[:2] for e in events] == [("Warning", "ApplyFailed")]
