@@ -38,8 +38,8 @@ class Observation:
 
 
 PROGRESS = frozenset({"WaitingForAddresses", "CleanupInProgress"})
-"""Reasons that describe expected progress, reported with a Normal event when they start (not again as their
-message moves on); every other problem is a Warning, posted again whenever its message changes."""
+"""Reasons that describe expected progress: shown in conditions only. Every other problem is a Warning event,
+posted again whenever its message changes; a Cluster becoming Ready is a Normal event."""
 CONDITION_TYPES = ("Ready", "PlacementValid", "SpecValid", "DataPlanesAvailable", "DataPlanesReachable",
                    "AddressesResolved", "ResourcesApplied", "DeletionAllowed")
 OK_REASONS = {"Ready": "AllInstancesReady", "PlacementValid": "Valid", "SpecValid": "Valid",
@@ -72,10 +72,9 @@ def compute(previous: ClusterStatus, seen: Observation, now: str) -> tuple[Clust
         conditions.append(Condition(type=kind, status=state, reason=reason, message=message,
                                     last_transition_time=before.last_transition_time if before and not changed else now,
                                     observed_generation=seen.generation))
-        progress = problem is not None and problem.reason in PROGRESS
-        if problem and kind != "Ready" and (changed or (before is not None and before.message != message
-                                                        and not progress)):
-            events.append(("Normal" if progress else "Warning", problem.reason, problem.message))
+        if problem and problem.reason not in PROGRESS and kind != "Ready" and (
+                changed or (before is not None and before.message != message)):
+            events.append(("Warning", problem.reason, problem.message))
         if kind == "Ready" and state == "True" and changed:
             events.append(("Normal", "Ready", "all instances are ready"))
     phase = _phase(previous.phase, seen, all_ready)

@@ -33,6 +33,9 @@ from kbmc.operator.runtime import Runtime
 
 log = logging.getLogger("kbmc.operator.reconcile")
 RETRY_SECONDS = (0.5, 1, 2, 5, 10, 30)
+STATUS_FIRST = 0.01
+"""Seconds before the pass that acts, after a pass that only reported a change of data planes."""
+PLANE_CONDITIONS = ("DataPlanesAvailable", "DataPlanesReachable")
 _failures: dict[str, int] = {}
 
 
@@ -106,7 +109,13 @@ def reconcile(rt: Runtime, key: str) -> float | None:
     involved = set(desired) | planes_holding(rt, cluster.metadata.uid or "")
     keep = frozenset({"PersistentVolumeClaim"}) if cluster.spec.termination_policy in (
         "Halt", "DoNotTerminate") else frozenset()
-    retry = _converge(rt, cluster, desired, sorted(involved), keep, seen)
+    planes = _sort_planes(rt, sorted(involved), seen)
+    if _planes_news(cluster, seen):
+        # A data plane became unavailable or came back: say so before acting, and act on the next pass
+        # (queued behind the other Clusters), so every affected Cluster reports within a round of writes.
+        _instances(rt, cluster, prepared, seen)
+        return write_status(rt, cluster, body, seen) or STATUS_FIRST
+    retry = _converge(rt, cluster, desired, planes, keep, seen)
     _instances(rt, cluster, prepared, seen)
     deferred = write_status(rt, cluster, body, seen)
     return min(d for d in (retry, deferred) if d) if retry or deferred else None
@@ -300,10 +309,10 @@ def usable(plane: Plane | None) -> str | None:
     return None
 
 
-def _converge(rt: Runtime, cluster: Cluster, desired: Mapping[str, list[dict[str, Any]]], involved: list[str],
-              keep: frozenset[str], seen: Observation) -> float | None:
-    uid = cluster.metadata.uid or ""
-    futures: dict[str, Future[str | None]] = {}
+def _sort_planes(rt: Runtime, involved: list[str], seen: Observation) -> dict[str, Plane]:
+    """The data planes kbmc can work in now; the others become DataPlanesAvailable / DataPlanesReachable
+    problems naming each and why."""
+    ready: dict[str, Plane] = {}
     unavailable: list[str] = []
     unreachable: list[str] = []
     for name in involved:
@@ -312,23 +321,39 @@ def _converge(rt: Runtime, cluster: Cluster, desired: Mapping[str, list[dict[str
         if plane is None or reason is not None:
             (unavailable if plane is None or not plane.state.available else unreachable).append(
                 f"{name} ({reason})")
-            continue
+        else:
+            ready[name] = plane
+    if unavailable:
+        seen.problems.append(Problem("DataPlanesAvailable", "DataPlaneUnavailable",
+                                     f"data plane(s) {'; '.join(unavailable)}"))
+    if unreachable:
+        seen.problems.append(Problem("DataPlanesReachable", "DataPlaneUnreachable",
+                                     f"data plane(s) {'; '.join(unreachable)}"))
+    if unavailable or unreachable:
+        seen.degraded = True
+    return ready
+
+
+def _planes_news(cluster: Cluster, seen: Observation) -> bool:
+    """Whether what status says about unavailable or unreachable data planes is out of date."""
+    said = {c.type: (c.status, c.message) for c in cluster.status.conditions if c.type in PLANE_CONDITIONS}
+    now = {p.type: ("False", p.message) for p in seen.problems if p.type in PLANE_CONDITIONS}
+    return {t: v for t, v in said.items() if v[0] == "False"} != now
+
+
+def _converge(rt: Runtime, cluster: Cluster, desired: Mapping[str, list[dict[str, Any]]],
+              planes: Mapping[str, Plane], keep: frozenset[str], seen: Observation) -> float | None:
+    uid = cluster.metadata.uid or ""
+    futures: dict[str, Future[str | None]] = {}
+    for name, plane in planes.items():
         intents = plan_plane(desired.get(name, []), plane.cache.owned_by(uid), keep)
         if intents:
             futures[name] = rt.pool.submit(apply_plane, plane, intents, cluster.metadata.name or "")
     failures = [r for r in (f.result() for f in futures.values()) if r]
-    if unavailable:
-        seen.problems.append(Problem("DataPlanesAvailable", "DataPlaneUnavailable",
-                                     f"data plane(s) {'; '.join(unavailable)}"))
-        seen.degraded = True
-    if unreachable:
-        seen.problems.append(Problem("DataPlanesReachable", "DataPlaneUnreachable",
-                                     f"data plane(s) {'; '.join(unreachable)}"))
-        seen.degraded = True
     if failures:
         seen.problems.append(Problem("ResourcesApplied", "ApplyFailed", "; ".join(failures)))
         return 2.0
-    return 1.0 if unreachable else None
+    return 1.0 if any(p.type == "DataPlanesReachable" for p in seen.problems) else None
 
 
 def _instances(rt: Runtime, cluster: Cluster, prepared: Prepared, seen: Observation) -> None:

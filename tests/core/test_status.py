@@ -28,10 +28,10 @@ def test_only_phase_or_condition_status_changes_are_significant() -> None:
     assert significant(resolved, running) and running.phase == "Running"
 
 
-def test_progress_events_once_warnings_on_every_new_message() -> None:
+def test_progress_in_conditions_only_warnings_on_every_new_message_ready_once() -> None:
     waiting = Problem("AddressesResolved", "WaitingForAddresses", "pods wait for a, b")
     first, events = compute(ClusterStatus(), observe(waiting), NOW)
-    assert [e[1] for e in events] == ["WaitingForAddresses"]
+    assert events == [] and first.conditions[-1].reason == "WaitingForAddresses"
     _, events = compute(first, observe(Problem(waiting.type, waiting.reason, "pods wait for a")), NOW)
     assert events == []
     failed = Problem("ResourcesApplied", "ApplyFailed", "create Pod x in data plane k8s-1: 403")
@@ -39,3 +39,6 @@ def test_progress_events_once_warnings_on_every_new_message() -> None:
     assert [e[:2] for e in events] == [("Warning", "ApplyFailed")]
     _, events = compute(second, observe(waiting, Problem(failed.type, failed.reason, "create Pod y: 403")), NOW)
     assert [e[:2] for e in events] == [("Warning", "ApplyFailed")]
+    ready, events = compute(second, observe(ready=True, phase="Running"), NOW)
+    assert [e[:2] for e in events] == [("Normal", "Ready")]
+    assert compute(ready, observe(ready=True, phase="Running"), NOW)[1] == []
