@@ -128,6 +128,8 @@ class PlaneState:
     last_contact: str | None = None
     server_version: str | None = None
     message: str = ""
+    unanswered: int = 0
+    """Writes in a row that got no answer (reset by any answer)."""
 
 
 class Plane:
@@ -210,6 +212,7 @@ class Plane:
             self.state.message = f"{type(exc).__name__}: {exc}"[:300]
             return
         self.state.reachable = True
+        self.state.unanswered = 0
         self.state.server_version = str(version.get("gitVersion", ""))
         self.state.message = ""
 

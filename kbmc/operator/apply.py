@@ -17,6 +17,9 @@ from kbmc.kube.planes import Plane
 from kbmc.operator import metrics
 
 log = logging.getLogger("kbmc.operator.apply")
+UNANSWERED_LIMIT = 3
+"""Writes in a row without an answer before a data plane counts as unreachable: one slow answer from a busy
+API server is not an outage, and marking it would make every Cluster on it report (and write) twice."""
 
 
 def apply_plane(plane: Plane, intents: list[Intent], cluster: str) -> str | None:
@@ -24,12 +27,15 @@ def apply_plane(plane: Plane, intents: list[Intent], cluster: str) -> str | None
     for intent in intents:
         try:
             _apply(plane, intent)
+            plane.state.unanswered = 0
         except Exception as exc:
             metrics.API_ERRORS.labels(plane.name, intent.action).inc()
             if isinstance(exc, urllib3.exceptions.HTTPError):
-                # no answer: every other Cluster skips this data plane until the next probe answers
-                plane.state.reachable = False
-                plane.state.message = f"{type(exc).__name__}: {exc}"[:300]
+                plane.state.unanswered += 1
+                if plane.state.unanswered >= UNANSWERED_LIMIT:
+                    # every other Cluster skips this data plane until the next probe answers
+                    plane.state.reachable = False
+                    plane.state.message = f"{type(exc).__name__}: {exc}"[:300]
             message = f"{intent.describe()} in data plane {plane.name}: {exc}"
             log.warning("cluster=%s dataplane=%s failed=%s", cluster, plane.name, message)
             return message

@@ -105,16 +105,18 @@ def reconcile(rt: Runtime, key: str) -> float | None:
     recorded = _record(rt, cluster, body, key, prepared)
     if recorded is not None:
         body, cluster = recorded, Cluster.model_validate(recorded)
-    desired = build_cluster(cluster, prepared.components, _service_defaults(rt, prepared.placement))
-    involved = set(desired) | planes_holding(rt, cluster.metadata.uid or "")
-    keep = frozenset({"PersistentVolumeClaim"}) if cluster.spec.termination_policy in (
-        "Halt", "DoNotTerminate") else frozenset()
+    involved = (set(prepared.placement) | {p for c in prepared.components for p in c.ordinals.values()}
+                | planes_holding(rt, cluster.metadata.uid or ""))
     planes = _sort_planes(rt, sorted(involved), seen)
     if _planes_news(cluster, seen):
-        # A data plane became unavailable or came back: say so before acting, and act on the next pass
-        # (queued behind the other Clusters), so every affected Cluster reports within a round of writes.
+        # A data plane became unavailable or came back: say so before building and acting, and act on the
+        # next pass (queued behind the other Clusters), so every affected Cluster reports within one round
+        # of status writes.
         _instances(rt, cluster, prepared, seen)
         return write_status(rt, cluster, body, seen) or STATUS_FIRST
+    desired = build_cluster(cluster, prepared.components, _service_defaults(rt, prepared.placement))
+    keep = frozenset({"PersistentVolumeClaim"}) if cluster.spec.termination_policy in (
+        "Halt", "DoNotTerminate") else frozenset()
     retry = _converge(rt, cluster, desired, planes, keep, seen)
     _instances(rt, cluster, prepared, seen)
     deferred = write_status(rt, cluster, body, seen)

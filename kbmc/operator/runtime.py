@@ -60,8 +60,9 @@ class Runtime:
         self.kubeconfig_error: str | None = "kubeconfig Secret not read yet"
         self.queue = WorkQueue()
         self.pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="plane")
-        self.posting = ThreadPoolExecutor(max_workers=4, thread_name_prefix="events")
-        """Events are posted off the workers and off ``pool``, so they never delay a write to a data plane."""
+        self.posting = ThreadPoolExecutor(max_workers=1, thread_name_prefix="events")
+        """Events are posted one at a time, off the workers and off ``pool``: they trail, and never delay a
+        status write or a write to a data plane (in an incident, hundreds are due at once)."""
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._informers = [
