@@ -107,8 +107,8 @@ def reconcile(rt: Runtime, key: str) -> float | None:
         body, cluster = recorded, Cluster.model_validate(recorded)
     involved = (set(prepared.placement) | {p for c in prepared.components for p in c.ordinals.values()}
                 | planes_holding(rt, cluster.metadata.uid or ""))
-    planes = _sort_planes(rt, sorted(involved), seen)
-    if _planes_news(cluster, seen):
+    planes = _workable_planes(rt, sorted(involved), seen)
+    if _planes_changed_since_status(cluster, seen):
         # A data plane became unavailable or came back: say so before building and acting, and act on the
         # next pass (queued behind the other Clusters), so every affected Cluster reports within one round
         # of status writes.
@@ -311,7 +311,7 @@ def usable(plane: Plane | None) -> str | None:
     return None
 
 
-def _sort_planes(rt: Runtime, involved: list[str], seen: Observation) -> dict[str, Plane]:
+def _workable_planes(rt: Runtime, involved: list[str], seen: Observation) -> dict[str, Plane]:
     """The data planes kbmc can work in now; the others become DataPlanesAvailable / DataPlanesReachable
     problems naming each and why."""
     ready: dict[str, Plane] = {}
@@ -336,7 +336,7 @@ def _sort_planes(rt: Runtime, involved: list[str], seen: Observation) -> dict[st
     return ready
 
 
-def _planes_news(cluster: Cluster, seen: Observation) -> bool:
+def _planes_changed_since_status(cluster: Cluster, seen: Observation) -> bool:
     """Whether what status says about unavailable or unreachable data planes is out of date."""
     said = {c.type: (c.status, c.message) for c in cluster.status.conditions if c.type in PLANE_CONDITIONS}
     now = {p.type: ("False", p.message) for p in seen.problems if p.type in PLANE_CONDITIONS}
