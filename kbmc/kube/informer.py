@@ -43,6 +43,15 @@ def slim(obj: Obj) -> Obj:
     return obj
 
 
+def stale(held: Obj, incoming: Obj) -> bool:
+    """Whether ``incoming`` is a version of ``held`` already seen or passed (the echo of one's own write, or a
+    late event): resourceVersions compared as etcd revisions when numeric, else for equality."""
+    have, got = held["metadata"].get("resourceVersion", ""), incoming["metadata"].get("resourceVersion", "")
+    if have.isdigit() and got.isdigit():
+        return int(have) >= int(got)
+    return bool(got) and have == got
+
+
 INTERN_MAX = 64
 """Strings up to this length are interned by ``compact`` (names, labels, versions; not scripts)."""
 

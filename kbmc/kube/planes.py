@@ -22,7 +22,7 @@ from kbmc.core.plan import Key
 from kbmc.errors import ApiError, DataPlaneUnavailableError
 from kbmc.kube import rest
 from kbmc.kube.client import new_client, user_agent
-from kbmc.kube.informer import Informer, Obj, compact
+from kbmc.kube.informer import Informer, Obj, compact, stale
 from kbmc.settings import Timeouts
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class Cache:
         owner = labels.get(names.CLUSTER_UID)
         with self._lock:
             old = self._objects.get(key)
-            if old is not None and _version(old) >= _version(obj) and _version(obj):
+            if old is not None and stale(old, obj):
                 return None
             self._objects[key] = obj
             if owner:
@@ -223,12 +223,6 @@ def _pod_essentials(pod: Obj) -> Obj:
     status = pod.get("status") or {}
     return {"kind": "Pod", "metadata": pod["metadata"], "spec": {"nodeName": (pod.get("spec") or {}).get("nodeName")},
             "status": {k: status[k] for k in ("phase", "conditions", "podIP") if k in status}}
-
-
-def _version(obj: Obj) -> int:
-    """resourceVersion as a number (etcd revisions; 0 when not numeric)."""
-    value = obj["metadata"].get("resourceVersion", "0")
-    return int(value) if str(value).isdigit() else 0
 
 
 def context_digest(kubeconfig: dict[str, Any] | None, context: str) -> str | None:

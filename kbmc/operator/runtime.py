@@ -20,7 +20,7 @@ from kbmc.api.dataplane import DataPlane
 from kbmc.errors import ApiError
 from kbmc.kube import rest
 from kbmc.kube.client import new_client, user_agent
-from kbmc.kube.informer import Informer, Obj, compact, slim
+from kbmc.kube.informer import Informer, Obj, compact, slim, stale
 from kbmc.kube.planes import Plane, PlaneState, context_digest
 from kbmc.operator import metrics
 from kbmc.operator.queue import WorkQueue
@@ -123,7 +123,7 @@ class Runtime:
                 self.uids.pop(body["metadata"].get("uid", ""), None)
                 return
             current = self.clusters.get(key)
-            if current is not None and (_newer(current, body) or _same_version(current, body)):
+            if current is not None and stale(current, body):
                 return  # a late event, or the echo of kbmc's own write (already seen): nothing new
             self.clusters[key] = compact(slim({**body, "metadata": dict(body["metadata"])}))
             self.uids[body["metadata"]["uid"]] = key
@@ -318,17 +318,6 @@ class Runtime:
     def planes_of(self, names_: Iterable[str]) -> dict[str, Plane]:
         planes = self.planes
         return {n: p for n in names_ if (p := planes.get(n)) is not None}
-
-
-def _newer(a: Obj, b: Obj) -> bool:
-    """Whether ``a`` has a higher resourceVersion than ``b`` (a late watch event must not win)."""
-    va, vb = a["metadata"].get("resourceVersion", "0"), b["metadata"].get("resourceVersion", "0")
-    return va.isdigit() and vb.isdigit() and int(va) > int(vb)
-
-
-def _same_version(a: Obj, b: Obj) -> bool:
-    return bool(a["metadata"].get("resourceVersion")) and a["metadata"].get("resourceVersion") == b["metadata"].get(
-        "resourceVersion")
 
 
 def _plane_state(body: Obj) -> PlaneState:

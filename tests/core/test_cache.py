@@ -3,8 +3,10 @@ no reconcile is queued for it), and cached objects share their strings."""
 
 from __future__ import annotations
 
+import json
+
 from kbmc.core import names
-from kbmc.kube.informer import compact
+from kbmc.kube.informer import compact, stale
 from kbmc.kube.planes import Cache
 
 
@@ -25,9 +27,19 @@ def test_only_a_newer_version_is_a_change() -> None:
 
 
 def test_compact_shares_strings_and_keeps_values() -> None:
-    a, b = compact(service("10")), compact(service("10"))
+    # decoded separately, as two watch events are: equal strings, but distinct objects
+    first, second = json.loads(json.dumps(service("10"))), json.loads(json.dumps(service("10")))
+    assert first["metadata"]["name"] is not second["metadata"]["name"]
+    a, b = compact(first), compact(second)
     assert a == service("10")
     key_a = next(iter(a["metadata"]["labels"]))
     key_b = next(iter(b["metadata"]["labels"]))
     assert key_a is key_b
     assert a["metadata"]["name"] is b["metadata"]["name"]
+
+
+def test_stale_compares_revisions_numerically_and_others_for_equality() -> None:
+    assert stale(service("10"), service("10")) and stale(service("10"), service("9"))
+    assert not stale(service("9"), service("10"))
+    assert stale(service("abc"), service("abc")) and not stale(service("abc"), service("abd"))
+    assert not stale(service(""), service(""))
