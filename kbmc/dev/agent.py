@@ -2,8 +2,9 @@
 in the spirit of kwok (node, kubelet, scheduler) and MetalLB / local-path (addresses and volumes).
 
 - one Node ``<cluster>-node`` with InternalIP ``127.<i>.0.1``, kept Ready;
-- binds unscheduled Pods to that node, reports them Running and Ready with a pod IP, and finishes the
-  deletion of Pods being deleted on it (what the kubelet does after the grace period);
+- binds unscheduled Pods to that node, reports them Running and Ready with a pod IP once every PVC they mount
+  is Bound (a kubelet mounts volumes before it starts containers), and finishes the deletion of Pods being
+  deleted on it (what the kubelet does after the grace period);
 - provisions a PersistentVolume (a local directory) for every Pending PVC and binds both;
 - gives Services of type LoadBalancer an ingress address from the cluster's loopback pool.
 
@@ -86,6 +87,11 @@ class Agent:
                  images: list[ImageBinaries] | None = None) -> None:
         self.sandbox = Sandbox(images or [], volumes.parent / "pods", self._container_changed)
         self.pods: dict[str, Obj] = {}
+        self.lock = threading.Lock()
+        self.bound: set[tuple[str, str]] = set()
+        """PVCs (namespace, name) seen Bound."""
+        self.waiting: dict[tuple[str, str], set[str]] = {}
+        """PVC -> uids of the pods that wait for it to be Bound."""
         self.core = client.CoreV1Api(api)
         self.storage = client.StorageV1Api(api)
         self.net = network.for_index(index)
@@ -171,12 +177,23 @@ class Agent:
             if spec.get("schedulerName", "default-scheduler") == "default-scheduler":
                 self._bind(pod)
             return
-        if spec["nodeName"] != self.node:
+        if spec["nodeName"] != self.node or not self._claims_bound(pod):
             return
         if self.sandbox.runs(pod):
             self._run_processes(pod)
         elif not _is_ready(status):
             self._report_running(pod)
+
+    def _claims_bound(self, pod: Obj) -> bool:
+        """Whether every PVC ``pod`` mounts is Bound; if not, the pod is looked at again once they are."""
+        namespace = pod["metadata"]["namespace"]
+        claims = [(namespace, v["persistentVolumeClaim"]["claimName"]) for v in pod["spec"].get("volumes") or []
+                  if "persistentVolumeClaim" in v]
+        with self.lock:
+            unbound = [c for c in claims if c not in self.bound]
+            for claim in unbound:
+                self.waiting.setdefault(claim, set()).add(pod["metadata"]["uid"])
+        return not unbound
 
     # -- pods as local processes -----------------------------------------------------------------------
 
@@ -334,10 +351,21 @@ class Agent:
     def on_pvc(self, event: str, pvc: Obj) -> None:
         meta, spec = pvc["metadata"], pvc["spec"]
         pv_name = f"pvc-{meta['uid']}"
+        claim = (meta["namespace"], meta["name"])
         if event == "DELETED":
+            with self.lock:
+                self.bound.discard(claim)
             self._delete_volume(pv_name)
             return
-        if meta.get("deletionTimestamp") or pvc.get("status", {}).get("phase") == "Bound":
+        if pvc.get("status", {}).get("phase") == "Bound":
+            with self.lock:
+                self.bound.add(claim)
+                woken = self.waiting.pop(claim, set())
+            for uid in woken:
+                if (pod := self.pods.get(uid)) is not None:
+                    self.on_pod("RETRY", pod)
+            return
+        if meta.get("deletionTimestamp"):
             return
         path = self.volumes / pv_name
         path.mkdir(parents=True, exist_ok=True)

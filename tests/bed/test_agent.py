@@ -1,11 +1,14 @@
 """The node agent plays node, kubelet, scheduler, volume provisioner and load balancer over the API.
 
-Matrix: Pod -> bound, Running, Ready, pod IP, Endpoints follow it, deletion completes | PVC -> Bound to a
-provisioned PV, PV removed with the claim | LoadBalancer Service -> ingress from the cluster's own loopback
-pool, distinct per data plane; type changed away -> address released.
+Matrix: Pod -> bound, Running, Ready, pod IP, Endpoints follow it, deletion completes | Pod mounting a PVC ->
+Ready only once the PVC is Bound | PVC -> Bound to a provisioned PV, PV removed with the claim |
+LoadBalancer Service -> ingress from the cluster's own loopback pool, distinct per data plane; type changed
+away -> address released.
 """
 
 from __future__ import annotations
+
+import time
 
 from kubernetes import client
 
@@ -38,6 +41,25 @@ def test_pod_runs_and_endpoints_follow(clusters: Clusters, bed_state: BedState, 
              name="web", namespace=namespace)
     core.delete_namespaced_pod("web", namespace)  # graceful: the agent finishes it, as a kubelet would
     wait_for(core.list_namespaced_pod, lambda p: p is None, name="web", namespace=namespace)
+
+
+def test_pod_waits_for_its_volume(clusters: Clusters, namespace: str) -> None:
+    """As a kubelet mounts volumes before it starts containers: Ready only once every PVC it mounts is Bound."""
+    core = client.CoreV1Api(clusters["k8s-3"])
+    spec = {**POD["spec"], "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]}
+    core.create_namespaced_pod(namespace, {**POD, "spec": spec})
+    wait_for(core.list_namespaced_pod, lambda p: bool((p or {}).get("spec", {}).get("nodeName")), name="web",
+             namespace=namespace)
+    time.sleep(1)  # the agent has seen the bound pod; without the claim it must not report it Ready
+    waiting = core.read_namespaced_pod("web", namespace)
+    assert not any(c.type == "Ready" and c.status == "True" for c in waiting.status.conditions or [])
+    core.create_namespaced_persistent_volume_claim(namespace, {
+        "metadata": {"name": "data"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})
+    pod = wait_for(core.list_namespaced_pod, lambda p: condition(p, "Ready"), name="web", namespace=namespace)
+    assert pod is not None
+    claim = core.read_namespaced_persistent_volume_claim("data", namespace)
+    assert claim.status.phase == "Bound"
 
 
 def test_pvc_is_bound_and_released(clusters: Clusters, namespace: str) -> None:
