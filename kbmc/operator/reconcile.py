@@ -36,6 +36,11 @@ RETRY_SECONDS = (0.5, 1, 2, 5, 10, 30)
 STATUS_FIRST = 0.01
 """Seconds before the pass that acts, after a pass that only reported a change of data planes."""
 PLANE_CONDITIONS = ("DataPlanesAvailable", "DataPlanesReachable")
+LISTING_RETRY = 1.0
+"""Seconds before looking again at a Cluster that skipped a data plane still listing its objects (a new
+DataPlane, or the operator starting). One that skipped an unreachable data plane is not polled: the health
+probe queues every Cluster when that data plane answers again."""
+NOT_SYNCED = "not synced yet"
 _failures: dict[str, int] = {}
 
 
@@ -107,7 +112,7 @@ def reconcile(rt: Runtime, key: str) -> float | None:
         body, cluster = recorded, Cluster.model_validate(recorded)
     involved = (set(prepared.placement) | {p for c in prepared.components for p in c.ordinals.values()}
                 | planes_holding(rt, cluster.metadata.uid or ""))
-    planes = _workable_planes(rt, sorted(involved), seen)
+    planes, listing = _workable_planes(rt, sorted(involved), seen)
     if _planes_changed_since_status(cluster, seen):
         # A data plane became unavailable or came back: say so before building and acting, and act on the
         # next pass (queued behind the other Clusters), so every affected Cluster reports within one round
@@ -118,6 +123,8 @@ def reconcile(rt: Runtime, key: str) -> float | None:
     keep = frozenset({"PersistentVolumeClaim"}) if cluster.spec.termination_policy in (
         "Halt", "DoNotTerminate") else frozenset()
     retry = _converge(rt, cluster, desired, planes, keep, seen)
+    if listing:
+        retry = min(retry or LISTING_RETRY, LISTING_RETRY)
     _instances(rt, cluster, prepared, seen)
     deferred = write_status(rt, cluster, body, seen)
     return min(d for d in (retry, deferred) if d) if retry or deferred else None
@@ -307,19 +314,21 @@ def usable(plane: Plane | None) -> str | None:
     if plane.state.reachable is False:
         return f"unreachable: {plane.state.message}"
     if not plane.synced():
-        return "not synced yet"
+        return NOT_SYNCED
     return None
 
 
-def _workable_planes(rt: Runtime, involved: list[str], seen: Observation) -> dict[str, Plane]:
-    """The data planes kbmc can work in now; the others become DataPlanesAvailable / DataPlanesReachable
-    problems naming each and why."""
+def _workable_planes(rt: Runtime, involved: list[str], seen: Observation) -> tuple[dict[str, Plane], bool]:
+    """The data planes kbmc can work in now, and whether one of the others is only still listing; the others
+    become DataPlanesAvailable / DataPlanesReachable problems naming each and why."""
     ready: dict[str, Plane] = {}
     unavailable: list[str] = []
     unreachable: list[str] = []
+    listing = False
     for name in involved:
         plane = rt.plane(name)
         reason = usable(plane)
+        listing = listing or reason == NOT_SYNCED
         if plane is None or reason is not None:
             (unavailable if plane is None or not plane.state.available else unreachable).append(
                 f"{name} ({reason})")
@@ -333,7 +342,7 @@ def _workable_planes(rt: Runtime, involved: list[str], seen: Observation) -> dic
                                      f"data plane(s) {'; '.join(unreachable)}"))
     if unavailable or unreachable:
         seen.degraded = True
-    return ready
+    return ready, listing
 
 
 def _planes_changed_since_status(cluster: Cluster, seen: Observation) -> bool:
@@ -355,7 +364,7 @@ def _converge(rt: Runtime, cluster: Cluster, desired: Mapping[str, list[dict[str
     if failures:
         seen.problems.append(Problem("ResourcesApplied", "ApplyFailed", "; ".join(failures)))
         return 2.0
-    return 1.0 if any(p.type == "DataPlanesReachable" for p in seen.problems) else None
+    return None
 
 
 def _instances(rt: Runtime, cluster: Cluster, prepared: Prepared, seen: Observation) -> None:
