@@ -16,7 +16,7 @@ Figures (all from this one run; ratios are what to compare across machines):
   with nothing frozen.
 - peak_rss_mb: the operator's peak resident memory (VmHWM).
 - settle_s: before each timed phase after the first, seconds waited for the bed and the operator to be quiet
-  (the node agents bind volumes long after the pods are Ready; on two cores that work would be timed too).
+  (on two cores, work left over from the previous phase would be timed too).
 """
 
 from __future__ import annotations
@@ -326,8 +326,8 @@ QUIET_CPU = 0.5
 
 def settle(busy: Callable[[], float], limit: float = 180) -> float:
     """Wait until the bed and the operator are quiet; return the seconds waited. Here the node agents, API
-    servers and etcds share two cores with the operator, and the node agents bind a phase's volumes long after
-    its pods are Ready: a timed phase started meanwhile measures them, not kbmc (or the floor)."""
+    servers and etcds share two cores with the operator: a timed phase started while they still work for the
+    previous one (volumes, addresses, Events) measures that work too."""
     started = time.monotonic()
     before = busy()
     while time.monotonic() - started < limit:

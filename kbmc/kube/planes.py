@@ -201,20 +201,23 @@ class Plane:
         else:
             self.cache.nodes[obj["metadata"]["name"]] = obj
 
-    def probe(self) -> None:
-        """Ask the server its version (bounded by the client's timeouts); record reachability."""
+    def probe(self) -> bool:
+        """Ask the server its version (bounded by the client's timeouts); record reachability. Return whether
+        it answered after being counted unreachable."""
         try:
             version = self.call("GET", "/version")
         except DataPlaneUnavailableError:
-            return
+            return False
         except (ApiError, OSError, Exception) as exc:  # any failure to get an answer is unreachability
             self.state.reachable = False
             self.state.message = f"{type(exc).__name__}: {exc}"[:300]
-            return
+            return False
+        recovered = self.state.reachable is False
         self.state.reachable = True
         self.state.unanswered = 0
         self.state.server_version = str(version.get("gitVersion", ""))
         self.state.message = ""
+        return recovered
 
 
 def _pod_essentials(pod: Obj) -> Obj:

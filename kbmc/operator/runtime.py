@@ -240,11 +240,10 @@ class Runtime:
             try:
                 with self.lock:
                     planes = [p for p in self.planes.values() if p.state.available]
-                silent = {p.name for p in planes if p.state.reachable is False}
-                list(self.pool.map(Plane.probe, planes))
+                recovered = list(self.pool.map(Plane.probe, planes))
                 for plane in planes:
                     self._report_health(plane, contact)
-                if any(p.name in silent and p.state.reachable for p in planes):
+                if any(recovered):
                     # Clusters that skipped it are not polled meanwhile, and some may have nothing there yet
                     self.enqueue_all()
             except Exception:  # the control plane away (a restart): probe again next round, never stop
