@@ -275,8 +275,8 @@ class Runtime:
                       body={"status": patch}, content_type=rest.MERGE_PATCH)
         except Exception as exc:  # the control plane away: the next round writes it
             log.warning("dataplane=%s status write failed: %s", state.name, exc)
-        if status.get("reachable") != patch["reachable"]:
-            self._plane_changed(state.name, plane.cache.owners())
+        if patch["reachable"] is False and status.get("reachable") is not False:
+            self._plane_changed(state.name, plane.cache.owners())  # answering again: the probe loop queues all
 
     # -- control-plane writes --------------------------------------------------------------------------
 

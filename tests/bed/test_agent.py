@@ -8,8 +8,6 @@ away -> address released.
 
 from __future__ import annotations
 
-import time
-
 from kubernetes import client
 
 from kbmc.dev.bed import BedState
@@ -50,7 +48,10 @@ def test_pod_waits_for_its_volume(clusters: Clusters, namespace: str) -> None:
     core.create_namespaced_pod(namespace, {**POD, "spec": spec})
     wait_for(core.list_namespaced_pod, lambda p: bool((p or {}).get("spec", {}).get("nodeName")), name="web",
              namespace=namespace)
-    time.sleep(1)  # the agent has seen the bound pod; without the claim it must not report it Ready
+    # The agent handles pod events in order: once a pod created after the binding is Ready, it has seen the
+    # bound pod, and without the claim it must not have reported it Ready.
+    core.create_namespaced_pod(namespace, {"metadata": {"name": "later"}, "spec": POD["spec"]})
+    wait_for(core.list_namespaced_pod, lambda p: condition(p, "Ready"), name="later", namespace=namespace)
     waiting = core.read_namespaced_pod("web", namespace)
     assert not any(c.type == "Ready" and c.status == "True" for c in waiting.status.conditions or [])
     core.create_namespaced_persistent_volume_claim(namespace, {
