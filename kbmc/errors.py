@@ -53,6 +53,13 @@ class ApiError(KbmcError):
         self.reason = reason
         self.api_message = message
 
+    @property
+    def not_found(self) -> bool:
+        """The object (or its namespace) does not exist: a NotFound Status. A bare 404 without a Status ("404 page
+        not found") means the server does not serve the kind (yet: a starting API server answers that for
+        custom resources until its CRD informers have synced), which proves nothing about the object."""
+        return self.status == 404 and self.reason == "NotFound"
+
     @classmethod
     def from_body(cls, status: int, body: bytes | None, method: str, path: str) -> ApiError:
         try:

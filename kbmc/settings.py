@@ -38,4 +38,4 @@ class Settings:
     metrics_port: int = 0
     """Port of the Prometheus endpoint (0: off)."""
     liveness_port: int = 0
-    """Port of kopf's liveness endpoint /healthz (0: off)."""
+    """Port of the liveness endpoint /healthz (0: off): 200 while every part of the operator runs."""

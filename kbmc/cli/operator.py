@@ -28,7 +28,7 @@ def run(
     contexts: Annotated[str, typer.Option(help="Comma-separated contexts to register as DataPlanes.")] = "",
     workers: Annotated[int, typer.Option(min=1, help="Clusters reconciled at the same time.")] = 16,
     metrics_port: Annotated[int, typer.Option(help="Prometheus /metrics port on 127.0.0.1 (0: off).")] = 0,
-    liveness_port: Annotated[int, typer.Option(help="kopf /healthz port on 127.0.0.1 (0: off).")] = 0,
+    liveness_port: Annotated[int, typer.Option(help="Liveness /healthz port on 127.0.0.1 (0: off).")] = 0,
     probe_interval: Annotated[float, typer.Option(help="Seconds between data-plane health probes.")] = 5.0,
 ) -> None:
     """Run the operator in the foreground (Ctrl-C stops it)."""
@@ -42,4 +42,6 @@ def run(
                         namespace=namespace, kubeconfig_secret=kubeconfig_secret,
                         contexts=tuple(c for c in contexts.split(",") if c), workers=workers,
                         metrics_port=metrics_port, liveness_port=liveness_port, probe_interval=probe_interval)
-    run_operator(settings)
+    code = run_operator(settings)
+    if code:
+        raise typer.Exit(code)

@@ -212,16 +212,27 @@ class Bed:
                 raise UsageError(f"{name} is frozen: run `kbmc dev thaw {name}`")
             self._start(state, [cluster])
 
-    def restart_apiserver(self, name: str, extra_args: list[str]) -> None:
-        """Restart one cluster's API server with extra flags (``[]`` restores the defaults); state is kept.
-        Drills use it for a server that answers 429 (``--max-requests-inflight=1``)."""
+    def restart_apiserver(self, name: str, extra_args: list[str] | None = None, *, interrupted: bool = False) -> None:
+        """Restart one cluster's API server, with extra flags if given (``[]`` restores the defaults); state is
+        kept. Drills use it for a server that answers 429 (``--max-requests-inflight=1``). ``interrupted``: the
+        new server is killed as soon as it first answers (still starting: 503, then a bare 404 for custom
+        resources) and started once more, as a control plane restarted twice in a row."""
         with self.locked():
             state = self.load()
             cluster = state.cluster(name)
-            cluster.apiserver_args = list(extra_args)
+            if extra_args is not None:
+                cluster.apiserver_args = list(extra_args)
             api = cluster.procs.pop("kube-apiserver", None)
             if api is not None:
                 procs.terminate([api])
+            if interrupted:
+                cdir = self.directory / cluster.name
+                argv = self._argv(Toolchain(Path(state.bin_dir)), cluster, "kube-apiserver", state.processes)
+                starting = procs.spawn(argv, cdir / "kube-apiserver.log", cdir)
+                deadline, ca = time.monotonic() + READY_TIMEOUT, self.directory / "pki" / "ca.crt"
+                while not _answers(cluster.url + "/readyz", ca) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                procs.terminate([starting])
             self._start(state, [cluster])
 
     def rotate_token(self, name: str, user: str = "admin") -> str:
@@ -433,6 +444,17 @@ def _http(url: str, token: str | None = None, cafile: Path | None = None) -> byt
             return body
     except (urllib.error.URLError, OSError, ValueError):
         return b""
+
+
+def _answers(url: str, cafile: Path) -> bool:
+    """Whether a server answers HTTP at ``url`` at all, whatever the status."""
+    try:
+        with urllib.request.urlopen(url, timeout=1, context=ssl.create_default_context(cafile=str(cafile))):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
 
 
 def _api(bed: Bed, cluster: ClusterState, path: str) -> bytes:

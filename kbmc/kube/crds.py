@@ -1,12 +1,16 @@
-"""Install CustomResourceDefinitions and wait until the API server serves them."""
+"""Install CustomResourceDefinitions, wait until the API server serves them, and tell whether a custom kind
+is served now."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
+import urllib3
 from kubernetes import client, watch
 
+from kbmc.errors import ApiError
 from kbmc.kube import rest
 
 
@@ -19,7 +23,7 @@ def apply_crds(api: client.ApiClient, crds: list[dict[str, Any]], timeout: float
             _content_type="application/apply-patch+yaml", _preload_content=False)
     pending = {crd["metadata"]["name"] for crd in crds}
     listing = json.loads(ext.list_custom_resource_definition(_preload_content=False).data)
-    pending -= {c["metadata"]["name"] for c in listing["items"] if _established(c)}
+    pending -= {c["metadata"]["name"] for c in listing["items"] if established(c)}
     if not pending:
         return
     stream = watch.Watch()
@@ -27,7 +31,7 @@ def apply_crds(api: client.ApiClient, crds: list[dict[str, Any]], timeout: float
                                resource_version=listing["metadata"]["resourceVersion"],
                                _request_timeout=(2, timeout + 5)):
         obj = event["raw_object"]
-        if _established(obj):
+        if established(obj):
             pending.discard(obj["metadata"]["name"])
         if not pending:
             stream.stop()
@@ -35,6 +39,55 @@ def apply_crds(api: client.ApiClient, crds: list[dict[str, Any]], timeout: float
     raise TimeoutError(f"CRDs not Established within {timeout:.0f} s: {', '.join(sorted(pending))}")
 
 
-def _established(crd: dict[str, Any]) -> bool:
+def established(crd: dict[str, Any]) -> bool:
     return any(c["type"] == "Established" and c["status"] == "True"
                for c in crd.get("status", {}).get("conditions") or [])
+
+
+class NotServedError(Exception):
+    """The API server does not serve a custom kind right now (starting, or not answering); the message says why."""
+
+
+@dataclass(frozen=True)
+class Listing:
+    """Every object of one kind as the API server listed it."""
+
+    items: list[dict[str, Any]]
+    version: str
+    """The list's resourceVersion; "" when the kind's CRD is not installed (then nothing of it exists)."""
+
+    @property
+    def installed(self) -> bool:
+        return bool(self.version)
+
+
+def crd_name(kind: str) -> str:
+    """The name of the CRD that defines a custom ``kind`` (``clusters.apps.kubeblocks.io``)."""
+    spec = rest.KINDS[kind]
+    return f"{spec.plural}.{spec.prefix.split('/')[2]}"
+
+
+def list_served(api: client.ApiClient, kind: str, timeout: Any = (1, 30)) -> Listing:
+    """List every object of a custom ``kind`` once the API server serves it as it does in steady state: the
+    kind is in its group's discovery (what kopf reads to decide what to watch) and answers a list. A kind whose
+    CRD does not exist lists as empty and not installed; anything else (a starting server's 503 or bare 404,
+    no answer) raises ``NotServedError``."""
+    spec, crd = rest.KINDS[kind], crd_name(kind)
+    try:
+        discovery = rest.request(api, "GET", spec.prefix, timeout=timeout)
+        if spec.plural in {r.get("name") for r in discovery.get("resources") or []}:
+            body = rest.request(api, "GET", rest.path(kind), timeout=timeout)
+            return Listing(list(body.get("items") or []), str(body["metadata"]["resourceVersion"]))
+        failure: Exception = NotServedError(f"not in the discovery of {spec.prefix}")
+    except (ApiError, urllib3.exceptions.HTTPError, OSError) as exc:
+        failure = exc
+    try:
+        rest.request(api, "GET", rest.path("CustomResourceDefinition", name=crd), timeout=timeout)
+    except ApiError as exc:
+        if exc.not_found:
+            return Listing([], "")
+    except (urllib3.exceptions.HTTPError, OSError):
+        pass
+    reason = (f"{failure.status} {failure.api_message.strip()}" if isinstance(failure, ApiError) else
+              str(failure) if isinstance(failure, NotServedError) else f"no answer ({type(failure).__name__})")
+    raise NotServedError(f"{crd}: {reason}"[:300]) from failure

@@ -171,6 +171,10 @@ class Plane:
     def synced(self) -> bool:
         return bool(self._informers) and all(i.synced.is_set() for i in self._informers)
 
+    def stopped_informers(self) -> list[str]:
+        """Informers of this data plane that have ended although it was not stopped."""
+        return [i.name for i in self._informers if i.ident is not None and not i.is_alive()]
+
     def stop(self) -> None:
         for informer in self._informers:
             informer.stop()

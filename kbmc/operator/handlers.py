@@ -6,19 +6,28 @@ write are kbmc's."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import kopf
 
 from kbmc.kube.client import user_agent
-from kbmc.operator import metrics
+from kbmc.operator import health, metrics, watches
 from kbmc.operator.runtime import Runtime
 from kbmc.settings import Settings
 
 log = logging.getLogger("kbmc.operator")
+RESTART_BACKOFF = (0.5, 30.0)
+"""Seconds before kopf's watches start again after an API error: first, and at most (doubling in between)."""
+STABLE_RUN = 60.0
+"""A run of kopf's watches that lasted this long starts the backoff afresh."""
+WATCHDOG_SECONDS = 1.0
+"""How often the operator checks that its parts still run."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,9 @@ def build_registry(rt: Runtime) -> kopf.OperatorRegistry:
         settings.networking.request_timeout = 30
         settings.persistence.finalizer = "kbmc.io/kopf-unused"
         settings.persistence.diffbase_storage = _NoDiffBase()
+        # kopf would SIGKILL the process 10 minutes after any stop it was not asked for; kbmc restarts it instead
+        settings.process.ultimate_exiting_timeout = None
+        settings.scanning.disabled = True  # kbmc watches its CRDs itself (watches.CrdWatch)
 
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
@@ -77,25 +89,96 @@ def build_registry(rt: Runtime) -> kopf.OperatorRegistry:
     return registry
 
 
-def run(settings: Settings, stop: threading.Event | None = None) -> None:
-    """Run the operator until SIGINT / SIGTERM (or ``stop``)."""
+def run(settings: Settings) -> int:
+    """Run the operator until SIGINT / SIGTERM; return the process's exit code (1 when a part it cannot live
+    without stopped, so that a Deployment or a supervisor starts it again)."""
     rt = Runtime(settings)
+    reactor = _Reactor(rt)
     metrics.serve(settings.metrics_port)
+    health.serve(settings.liveness_port, reactor.stopped_parts)
     rt.start()
-    liveness = f"http://127.0.0.1:{settings.liveness_port}/healthz" if settings.liveness_port else None
     log.info("operator started namespace=%s secret=%s contexts=%s", settings.namespace, settings.kubeconfig_secret,
              ",".join(settings.contexts) or "-")
     try:
-        asyncio.run(_operate(rt, liveness, stop))
+        return asyncio.run(reactor.run())
     finally:
         rt.stop()
 
 
-async def _operate(rt: Runtime, liveness: str | None, stop: threading.Event | None) -> None:
-    flag: asyncio.Event | None = None
-    if stop is not None:
-        flag = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        threading.Thread(target=lambda: (stop.wait(), loop.call_soon_threadsafe(flag.set)), daemon=True).start()
-    await kopf.operator(registry=build_registry(rt), clusterwide=True, standalone=True,
-                        liveness_endpoint=liveness, stop_flag=flag)
+class _Reactor:
+    """kopf's reactor, (re)started for as long as the operator runs.
+
+    kopf's watches start once the control plane serves kbmc's kinds (``watches.wait_served``); they start again
+    when kopf stops on an API error (with backoff) and when a CRD of those kinds is removed or installed again
+    (``watches.CrdWatch``). Anything else that stops kopf, or a part of the operator that ends, stops the
+    process with exit code 1."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.halt = threading.Event()
+        """Set once: the operator stops."""
+        self.failed = False
+        self._restart = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.crds = watches.CrdWatch(rt, lambda _kind: self._call(self._restart.set))
+
+    def stopped_parts(self) -> list[str]:
+        """What the operator cannot work without and has ended (the liveness endpoint fails while any has)."""
+        return [] if self.halt.is_set() else self.rt.stopped_parts() + self.crds.stopped_parts()
+
+    def stop(self, failed: bool = False) -> None:
+        self.failed = self.failed or failed
+        self.halt.set()
+        self._call(self._restart.set)
+
+    def _call(self, fn: Callable[[], object]) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(fn)
+
+    async def run(self) -> int:
+        loop = self._loop = asyncio.get_running_loop()
+        watchdog = asyncio.create_task(self._watchdog())
+        registry = build_registry(self.rt)
+        self.crds.start()
+        delay = RESTART_BACKOFF[0]
+        try:
+            while not self.halt.is_set():
+                for sig in (signal.SIGINT, signal.SIGTERM):  # kopf replaces them with its own while it runs
+                    loop.add_signal_handler(sig, self.stop)
+                installed = await asyncio.to_thread(watches.wait_served, self.rt, self.halt)
+                if installed is None:
+                    break
+                self.crds.installed.update(installed)
+                self._restart.clear()
+                started = loop.time()
+                try:
+                    await kopf.operator(registry=registry, clusterwide=True, standalone=True, stop_flag=self._restart)
+                except watches.TRANSIENT as exc:
+                    if loop.time() - started > STABLE_RUN:
+                        delay = RESTART_BACKOFF[0]
+                    reason = watches.reason(exc)
+                    metrics.WATCH_RESTARTS.labels(reason).inc()
+                    log.warning("kopf's watches of the control plane stopped (%s: %s); watching again in %.1f s",
+                                reason, str(exc)[:200] or type(exc).__name__, delay)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._restart.wait(), delay)
+                    delay = min(delay * 2, RESTART_BACKOFF[1])
+                except Exception:
+                    log.critical("kopf's reactor failed; exiting so that the operator is restarted", exc_info=True)
+                    return 1
+                else:
+                    if not self._restart.is_set():
+                        break  # kopf stopped on SIGINT / SIGTERM
+        finally:
+            watchdog.cancel()
+            self.crds.stop()
+        return 1 if self.failed else 0
+
+    async def _watchdog(self) -> None:
+        while not self.halt.is_set():
+            await asyncio.sleep(WATCHDOG_SECONDS)
+            parts = self.stopped_parts()
+            if parts:
+                log.critical("operator part(s) stopped: %s; exiting so that the operator is restarted",
+                             ", ".join(parts))
+                self.stop(failed=True)

@@ -10,6 +10,10 @@ RECONCILE_SECONDS = Histogram("kbmc_reconcile_duration_seconds", "Duration of on
 API_REQUESTS = Counter("kbmc_api_requests_total", "Writes kbmc sent to data planes", ["dataplane", "verb"])
 API_ERRORS = Counter("kbmc_api_errors_total", "Failed requests to data planes", ["dataplane", "verb"])
 DATAPLANE_UP = Gauge("kbmc_dataplane_up", "1 when the data plane answered its last probe", ["dataplane"])
+KIND_SERVED = Gauge("kbmc_kind_served", "1 when the control plane served the kind at the last check before kopf's "
+                    "watches started (0: not served yet, or its CRD is not installed)", ["kind"])
+WATCH_RESTARTS = Counter("kbmc_watch_restarts_total", "Restarts of kopf's control-plane watches after an API error, "
+                         "by HTTP status or error type", ["reason"])
 
 
 def serve(port: int) -> None:

@@ -69,11 +69,12 @@ def reconcile_loop(rt: Runtime) -> None:
 
 def _conflicts_retried(rt: Runtime, key: str) -> float | None:
     """``reconcile``, where a stale Cluster (409 on its resourceVersion) is simply looked at again and a
-    Cluster deleted meanwhile (404) ends the work."""
+    Cluster deleted meanwhile (NotFound) ends the work. A 404 without a NotFound Status (a starting API server
+    that does not serve Clusters yet) is retried like any other failure."""
     try:
         return reconcile(rt, key)
     except ApiError as exc:
-        if "/clusters/" not in str(exc) or exc.status not in (404, 409):
+        if "/clusters/" not in str(exc) or not (exc.status == 409 or exc.not_found):
             raise
         return 0.2 if exc.status == 409 else None
 

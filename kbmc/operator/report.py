@@ -38,7 +38,7 @@ def write_status(rt: Runtime, cluster: Cluster, body: Obj, seen: Observation) ->
         updated = rest.call(rt.control, "PATCH", rest.path("Cluster", meta.namespace, meta.name, "status"),
                             body={"status": payload}, content_type=rest.MERGE_PATCH)
     except ApiError as exc:
-        if exc.status != 404:
+        if not exc.not_found:
             raise
         return None
     rt.status_written[key] = time.monotonic()

@@ -20,6 +20,7 @@ from kbmc.api.dataplane import DataPlane
 from kbmc.errors import ApiError
 from kbmc.kube import rest
 from kbmc.kube.client import new_client, user_agent
+from kbmc.kube.crds import Listing
 from kbmc.kube.informer import Informer, Obj, compact, slim, stale
 from kbmc.kube.planes import Plane, PlaneState, context_digest
 from kbmc.operator import metrics
@@ -99,6 +100,18 @@ class Runtime:
         with self.lock:
             for plane in self.planes.values():
                 plane.stop()
+        for pool in (self.pool, self.posting):
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def stopped_parts(self) -> list[str]:
+        """The threads the operator cannot work without (workers, probe, informers) that have ended while it
+        runs; none in normal operation."""
+        if self._stop.is_set():
+            return []
+        with self.lock:
+            planes = list(self.planes.values())
+        return [t.name for t in (*self._threads, *self._informers) if ended(t)] + [
+            name for plane in planes for name in plane.stopped_informers()]
 
     def _register_contexts(self) -> None:
         """Mirror ``--contexts`` as DataPlane objects (KubeBlocks' multiCluster.contexts)."""
@@ -112,6 +125,23 @@ class Runtime:
                     raise
 
     # -- inputs (kopf handlers and informers) ----------------------------------------------------------
+
+    def catch_up(self, kind: str, listing: Listing) -> None:
+        """Take in a fresh list of a kind kopf watches, made before kopf's watches (re)start: what changed while
+        nothing watched is observed, and what was deleted meanwhile is dropped (only objects the list is newer
+        than; a kind whose CRD is not installed has nothing)."""
+        observe, held = {"DataPlane": (self.observe_dataplane, self.dataplanes),
+                         "ComponentDefinition": (self.observe_definition, self.definitions),
+                         "Cluster": (self.observe_cluster, self.clusters)}[kind]
+        listed = set()
+        for item in listing.items:
+            observe("ADDED", {"kind": kind, **item})
+            meta = item["metadata"]
+            listed.add(f"{meta['namespace']}/{meta['name']}" if kind == "Cluster" else meta["name"])
+        for key, body in list(held.items()):
+            if key not in listed and (not listing.installed or _listed_after(body, listing.version)):
+                log.info("%s=%s deleted while not watched", kind, key)
+                observe("DELETED", body)
 
     def observe_cluster(self, event: str, body: Obj) -> None:
         """A Cluster as last seen (from kopf, or from kbmc's own write: ``STATUS`` does not requeue)."""
@@ -135,8 +165,11 @@ class Runtime:
 
         name = body["metadata"]["name"]
         with self.lock:
+            current = self.definitions.get(name)
             if event == "DELETED":
                 self.definitions.pop(name, None)
+            elif current is not None and stale(current, body):
+                return  # seen already (listed before kopf's watches started, or a late event)
             else:
                 self.definitions[name] = body
         if event != "DELETED":
@@ -144,11 +177,15 @@ class Runtime:
         self.enqueue_all()
 
     def observe_dataplane(self, event: str, body: Obj) -> None:
+        name = body["metadata"]["name"]
         with self.lock:
+            current = self.dataplanes.get(name)
             if event == "DELETED":
-                self.dataplanes.pop(body["metadata"]["name"], None)
+                self.dataplanes.pop(name, None)
+            elif current is not None and stale(current, body):
+                return
             else:
-                self.dataplanes[body["metadata"]["name"]] = body
+                self.dataplanes[name] = body
         self.sync_planes()
 
     def _on_secret(self, event: str, obj: Obj) -> None:
@@ -321,6 +358,18 @@ class Runtime:
     def planes_of(self, names_: Iterable[str]) -> dict[str, Plane]:
         planes = self.planes
         return {n: p for n in names_ if (p := planes.get(n)) is not None}
+
+
+def ended(thread: threading.Thread) -> bool:
+    """Whether ``thread`` was started and has ended."""
+    return thread.ident is not None and not thread.is_alive()
+
+
+def _listed_after(held: Obj, version: str) -> bool:
+    """Whether a list at resourceVersion ``version`` is newer than ``held`` (so its absence there is a deletion);
+    resourceVersions compared as etcd revisions when numeric, else taken as newer."""
+    have = held["metadata"].get("resourceVersion", "")
+    return not (have.isdigit() and version.isdigit()) or int(have) < int(version)
 
 
 def _plane_state(body: Obj) -> PlaneState:

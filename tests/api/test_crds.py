@@ -21,7 +21,7 @@ from kbmc.kube import rest
 from tests.kube import Clusters
 
 ROOT = Path(__file__).resolve().parents[2]
-SEEDS = ROOT.parent / "shared" / "seeds" / "manifests"
+SEEDS = ROOT / "examples"
 GROUP, VERSION = "apps.kubeblocks.io", "v1alpha1"
 Mutation = Callable[[dict[str, Any]], None]
 

@@ -21,7 +21,7 @@ from kbmc.api.componentdefinition import ComponentDefinition
 from kbmc.api.dataplane import DataPlaneSpec
 
 ROOT = Path(__file__).resolve().parents[2]
-SEEDS = ROOT.parent / "shared" / "seeds" / "manifests"
+SEEDS = ROOT / "examples"
 
 
 def load(path: Path) -> dict:  # type: ignore[type-arg]

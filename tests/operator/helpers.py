@@ -21,7 +21,7 @@ from kbmc.kube.planes import MANAGED_KINDS
 from tests.kube import Clusters, Obj, wait_object
 
 ROOT = Path(__file__).resolve().parents[2]
-SEEDS = ROOT.parent / "shared" / "seeds" / "manifests"
+SEEDS = ROOT / "examples"
 PLANES = ("k8s-1", "k8s-2", "k8s-3")
 
 

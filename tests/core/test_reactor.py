@@ -1,0 +1,125 @@
+"""kopf's reactor under kbmc's supervision, without a cluster: kopf stopped by an API error (the bare 404 of a
+starting API server, a 503) is started again after the control plane is found serving; a CRD removed or
+installed again restarts it; an unexpected failure of kopf, or a part of the operator that ends, stops the
+process with exit code 1. kopf's reactor itself is replaced by a stand-in here (the drills run the real one
+against real API servers); the errors are kopf's own types, built as kopf builds them."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import kopf
+import pytest
+import yaml
+from kopf._cogs.clients.errors import APINotFoundError, APIServerError
+
+from kbmc.operator import handlers, metrics, watches
+from kbmc.operator.runtime import Runtime
+from kbmc.settings import Settings
+
+Step = Callable[["handlers._Reactor", asyncio.Event], Any]
+
+
+@pytest.fixture
+def reactor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[handlers._Reactor]:
+    """A reactor over a runtime whose control plane does not answer (nothing here talks to it)."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:9"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
+    monkeypatch.setattr(handlers, "RESTART_BACKOFF", (0.01, 0.05))
+    monkeypatch.setattr(handlers, "WATCHDOG_SECONDS", 0.05)
+    rt = Runtime(Settings(kubeconfig=kubeconfig))
+    handle = handlers._Reactor(rt)
+    monkeypatch.setattr(handle.crds, "start", lambda: None)  # no CRD informers against a server that is not there
+    yield handle
+    rt.stop()
+
+
+def drive(monkeypatch: pytest.MonkeyPatch, reactor: handlers._Reactor, steps: list[Step]) -> tuple[int, int]:
+    """Run the reactor with kopf's reactor replaced by ``steps`` (one per start); return the exit code and how
+    often the control plane was checked before a start."""
+    checks = 0
+
+    def wait_served(rt: Runtime, halt: threading.Event) -> dict[str, bool] | None:
+        nonlocal checks
+        checks += 1
+        return None if halt.is_set() else dict.fromkeys(watches.KINDS, True)
+
+    async def operator(*, stop_flag: asyncio.Event, **_: Any) -> None:
+        step = steps.pop(0)
+        result = step(reactor, stop_flag)
+        if asyncio.iscoroutine(result):
+            await result
+
+    monkeypatch.setattr(watches, "wait_served", wait_served)
+    monkeypatch.setattr(kopf, "operator", operator)
+    return asyncio.run(reactor.run()), checks
+
+
+def fail(exc: Exception) -> Step:
+    def step(_: handlers._Reactor, __: asyncio.Event) -> None:
+        raise exc
+    return step
+
+
+def stop(reactor: handlers._Reactor, _: asyncio.Event) -> None:
+    reactor.stop()
+
+
+async def run_until_stopped(_: handlers._Reactor, flag: asyncio.Event) -> None:
+    await flag.wait()
+
+
+def restarts(reason: str) -> float:
+    value = metrics.WATCH_RESTARTS.labels(reason)._value.get()
+    return float(value)
+
+
+def test_watches_stopped_by_api_errors_start_again(monkeypatch: pytest.MonkeyPatch,
+                                                   reactor: handlers._Reactor) -> None:
+    before = restarts("404"), restarts("503")
+    code, checks = drive(monkeypatch, reactor, [
+        fail(APINotFoundError("404 page not found", status=404, headers={})),
+        fail(APIServerError("server is starting", status=503, headers={})),
+        fail(APINotFoundError("404 page not found", status=404, headers={})),
+        stop,
+    ])
+    assert code == 0
+    assert checks == 4, "every start follows a check that the control plane serves the kinds"
+    assert (restarts("404") - before[0], restarts("503") - before[1]) == (2, 1)
+
+
+def test_unexpected_failure_of_kopf_exits_non_zero(monkeypatch: pytest.MonkeyPatch,
+                                                   reactor: handlers._Reactor) -> None:
+    code, _ = drive(monkeypatch, reactor, [fail(KeyError("a bug"))])
+    assert code == 1
+
+
+def test_crd_removed_or_installed_again_restarts_the_watches(monkeypatch: pytest.MonkeyPatch,
+                                                             reactor: handlers._Reactor) -> None:
+    async def crd_removed(r: handlers._Reactor, flag: asyncio.Event) -> None:
+        r.crds._seen("ComponentDefinition", True)  # as the last check found: nothing to do
+        await asyncio.sleep(0.05)
+        assert not flag.is_set()
+        r.crds._seen("ComponentDefinition", False)
+        await asyncio.wait_for(flag.wait(), 5)
+
+    code, checks = drive(monkeypatch, reactor, [crd_removed, stop])
+    assert (code, checks) == (0, 2)
+
+
+def test_a_part_that_ends_stops_the_operator(monkeypatch: pytest.MonkeyPatch, reactor: handlers._Reactor) -> None:
+    ended = threading.Thread(target=lambda: None, name="reconcile-0")
+    ended.start()
+    ended.join()
+    reactor.rt._threads.append(ended)
+    assert reactor.stopped_parts() == ["reconcile-0"]
+    code, _ = drive(monkeypatch, reactor, [run_until_stopped])
+    assert code == 1
