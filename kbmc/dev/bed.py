@@ -432,8 +432,12 @@ def port_free(port: int) -> bool:
     return True
 
 
+AGENT = f"kbmc/{__version__} (dev bed)"
+"""The user agent of the bed's own requests (audit logs tell them apart from kbmc's)."""
+
+
 def _http(url: str, token: str | None = None, cafile: Path | None = None) -> bytes:
-    headers = {"User-Agent": f"kbmc/{__version__} (dev bed)"}
+    headers = {"User-Agent": AGENT}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(url, headers=headers)
@@ -448,8 +452,9 @@ def _http(url: str, token: str | None = None, cafile: Path | None = None) -> byt
 
 def _answers(url: str, cafile: Path) -> bool:
     """Whether a server answers HTTP at ``url`` at all, whatever the status."""
+    request = urllib.request.Request(url, headers={"User-Agent": AGENT})
     try:
-        with urllib.request.urlopen(url, timeout=1, context=ssl.create_default_context(cafile=str(cafile))):
+        with urllib.request.urlopen(request, timeout=1, context=ssl.create_default_context(cafile=str(cafile))):
             return True
     except urllib.error.HTTPError:
         return True

@@ -76,7 +76,12 @@ def _conflicts_retried(rt: Runtime, key: str) -> float | None:
     except ApiError as exc:
         if "/clusters/" not in str(exc) or not (exc.status == 409 or exc.not_found):
             raise
-        return 0.2 if exc.status == 409 else None
+        if exc.status == 409:
+            return 0.2
+        gone = rt.clusters.get(key)
+        if gone is not None:  # its DELETED event may have been missed (while kopf's watches restarted)
+            rt.observe_cluster("DELETED", gone)
+        return None
 
 
 @dataclass

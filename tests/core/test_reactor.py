@@ -1,13 +1,17 @@
 """kopf's reactor under kbmc's supervision, without a cluster: kopf stopped by an API error (the bare 404 of a
 starting API server, a 503) is started again after the control plane is found serving; a CRD removed or
 installed again restarts it; an unexpected failure of kopf, or a part of the operator that ends, stops the
-process with exit code 1. kopf's reactor itself is replaced by a stand-in here (the drills run the real one
-against real API servers); the errors are kopf's own types, built as kopf builds them."""
+process with exit code 1; the lists made before each start drop only what was deleted meanwhile. kopf's
+reactor itself is replaced by a stand-in here (the drills run the real one against real API servers); the
+errors are kopf's own types, built as kopf builds them."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +21,8 @@ import pytest
 import yaml
 from kopf._cogs.clients.errors import APINotFoundError, APIServerError
 
-from kbmc.operator import handlers, metrics, watches
+from kbmc.kube.crds import Listing
+from kbmc.operator import handlers, health, metrics, watches
 from kbmc.operator.runtime import Runtime
 from kbmc.settings import Settings
 
@@ -123,3 +128,38 @@ def test_a_part_that_ends_stops_the_operator(monkeypatch: pytest.MonkeyPatch, re
     assert reactor.stopped_parts() == ["reconcile-0"]
     code, _ = drive(monkeypatch, reactor, [run_until_stopped])
     assert code == 1
+
+
+def cluster(name: str, version: int) -> dict[str, Any]:
+    return {"kind": "Cluster", "metadata": {"namespace": "ns", "name": name, "uid": f"uid-{name}",
+                                            "resourceVersion": str(version)}, "spec": {}}
+
+
+def test_catching_up_drops_only_what_a_newer_list_lacks(reactor: handlers._Reactor) -> None:
+    rt = reactor.rt
+    for name, version in (("kept", 5), ("deleted", 7), ("newer", 10)):
+        rt.observe_cluster("ADDED", cluster(name, version))
+    rt.catch_up("Cluster", Listing([cluster("kept", 5), cluster("created", 9)], "8"))
+    assert sorted(rt.clusters) == ["ns/created", "ns/kept", "ns/newer"], \
+        "'newer' was seen after the list was made: its absence there proves nothing"
+    rt.catch_up("Cluster", Listing([], ""))
+    assert rt.clusters == {}, "a kind whose CRD is not installed has nothing"
+
+
+def test_liveness_fails_naming_what_stopped() -> None:
+    stopped: list[str] = []
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = health.serve(port, lambda: stopped)
+    assert server is not None
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+            assert (response.status, response.read()) == (200, b"ok\n")
+        stopped.append("probe")
+        with pytest.raises(urllib.error.HTTPError) as failed:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5)
+        assert (failed.value.code, failed.value.read()) == (500, b"stopped: probe\n")
+    finally:
+        server.shutdown()
+        server.server_close()
