@@ -72,5 +72,10 @@ class ApiError(KbmcError):
         return cls(status, str(decoded.get("reason", "")), str(decoded.get("message", text)), f"{method} {path}")
 
 
+class KubeconfigError(KbmcError):
+    """The data planes' kubeconfig Secret cannot be used; the message names the Secret and the key, never its
+    text."""
+
+
 class InstallError(KbmcError):
     """``kbmc install`` cannot complete; the message names the Secret, context or data plane and the fix."""

@@ -3,6 +3,8 @@ kbmc's own."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 PLACEMENT = "apps.kubeblocks.io/multi-cluster-placement"
 SERVICE_PLACEMENT = "apps.kubeblocks.io/multi-cluster-service-placement"
 INSTANCES = "kbmc.io/instance-placement"
@@ -59,3 +61,21 @@ def labels(cluster: str, uid: str, component: str | None = None) -> dict[str, st
     if component is not None:
         out[COMPONENT] = component
     return out
+
+
+def made_for(kind: str, namespace: str, name: str, labels: Mapping[str, str], cluster_namespace: str,
+             cluster: str) -> bool:
+    """Whether an object labelled as a Cluster's is one kbmc makes for it: in the Cluster's namespace, and named
+    as kbmc names that kind for that Cluster and the component its labels give. Labels alone are not proof: a
+    user can copy them onto objects of their own, which kbmc must never delete."""
+    if namespace != cluster_namespace or labels.get(INSTANCE) != cluster:
+        return False
+    if kind in ("ServiceAccount", "Role", "RoleBinding"):
+        return name == account(cluster)
+    component = labels.get(COMPONENT)
+    if not component:
+        return False
+    if kind == "PersistentVolumeClaim":  # <template>-<cluster>-<component>-<ordinal>
+        head, _, ordinal = name.rpartition("-")
+        return ordinal.isdigit() and head.endswith(f"-{cluster}-{component}") and labels.get(ORDINAL) == ordinal
+    return name.startswith(f"{cluster}-{component}-")

@@ -97,3 +97,48 @@ def assign(placement: list[str], replicas: int, recorded: Mapping[int, str],
         else:
             out.waiting.append(ordinal)
     return out
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """An entry of the ordinal record that kbmc does not follow: an ordinal recorded somewhere it does not live."""
+
+    component: str
+    ordinal: int
+    recorded: str | None
+    """What the record says (None: the ordinal was removed from it)."""
+    actual: str | None
+    """Where the ordinal lives, now recorded again (None: nowhere kbmc can tell; the entry stays, unused)."""
+
+
+Record = Mapping[str, Mapping[int, str]]
+
+
+def check_record(recorded: Record, lives: Mapping[str, Mapping[int, frozenset[str]]], remembered: Record,
+                 known: frozenset[str]) -> tuple[dict[str, dict[int, str]], list[Refusal]]:
+    """The ordinal record with what contradicts the evidence undone. An ordinal lives where its Pod or PVCs are
+    (``lives``), else where kbmc last recorded it (``remembered``: the objects may be in a data plane it cannot
+    see now). A record that puts it elsewhere, drops it, or names a data plane that does not exist (``known``)
+    is refused: moving an instance is never a side effect of an edit."""
+    out = {component: dict(ordinals) for component, ordinals in recorded.items()}
+    refusals = []
+    for component in sorted({*recorded, *lives, *remembered}):
+        says_all, where_all, memory_all = (recorded.get(component, {}), lives.get(component, {}),
+                                           remembered.get(component, {}))
+        for ordinal in sorted({*says_all, *where_all, *memory_all}):
+            says, where, memory = says_all.get(ordinal), where_all.get(ordinal, frozenset()), memory_all.get(ordinal)
+            actual: str | None
+            if where:
+                if says in where:
+                    continue
+                actual = memory if memory in where else sorted(where)[0]
+            elif memory is not None and says != memory:
+                actual = memory
+            elif says is not None and says not in known:
+                actual = None
+            else:
+                continue
+            refusals.append(Refusal(component, ordinal, says, actual))
+            if actual is not None:
+                out.setdefault(component, {})[ordinal] = actual
+    return out, refusals

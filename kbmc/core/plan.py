@@ -50,10 +50,20 @@ def _metadata_drift(want: Manifest, have: Mapping[str, Any]) -> bool:
     return not subset(wanted, {k: have["metadata"].get(k) or {} for k in ("labels", "annotations")})
 
 
+def live_instances(observed: Mapping[Key, Mapping[str, Any]], live: Mapping[str, Iterable[int]]) -> frozenset[Key]:
+    """The Pods and PVCs among ``observed`` of live instances (``live``: component -> its ordinals below replicas).
+    They are deleted only with their instance (scale-in, deletion of the Cluster), never because they stopped
+    being desired where they are (a volumeClaimTemplate renamed, the record edited by hand): that is data. A Pod
+    whose spec changed is still replaced where it is desired."""
+    ordinals = {(component, str(o)) for component, items in live.items() for o in items}
+    return frozenset(key for key, obj in observed.items() if key[0] in ("Pod", "PersistentVolumeClaim") and (
+        (labels := obj["metadata"].get("labels") or {}).get(names.COMPONENT), labels.get(names.ORDINAL)) in ordinals)
+
+
 def plan_plane(desired: Iterable[Manifest], observed: Mapping[Key, Mapping[str, Any]],
-               keep_kinds: frozenset[str] = frozenset()) -> list[Intent]:
+               keep_kinds: frozenset[str] = frozenset(), spare: frozenset[Key] = frozenset()) -> list[Intent]:
     """Intents that converge one data plane. Observed objects not desired are deleted, except kinds in
-    ``keep_kinds`` (PVCs under Halt / DoNotTerminate)."""
+    ``keep_kinds`` (PVCs under Halt / DoNotTerminate) and the objects in ``spare``."""
     creates: list[Intent] = []
     patches: list[Intent] = []
     deletes: list[Intent] = []
@@ -80,7 +90,8 @@ def plan_plane(desired: Iterable[Manifest], observed: Mapping[Key, Mapping[str, 
             body["metadata"] = _labels_only(want)
             patches.append(Intent("patch", kind, namespace, name, body))
     for key in observed:
-        if key not in wanted and key[0] not in keep_kinds and not observed[key]["metadata"].get("deletionTimestamp"):
+        if key not in wanted and key[0] not in keep_kinds and key not in spare and not observed[key]["metadata"].get(
+                "deletionTimestamp"):
             deletes.append(Intent("delete", *key))
     # Deletes first (pods before what they use); then creates and patches together in kind order, so a
     # ConfigMap is brought up to date before a Pod that reads it is created.

@@ -153,7 +153,9 @@ class Plane:
             self.api = new_client("", state.context, agent=user_agent(f"dataplane={state.name}"),
                                   timeouts=timeouts, kubeconfig_dict=kubeconfig)
         except Exception as exc:  # a malformed entry must not take the operator down
-            self.error = f"context {state.context} in the kubeconfig Secret is unusable: {exc}"
+            # only the kind of problem: the client's messages may quote the entry, and this reaches status
+            self.error = (f"context {state.context} in the kubeconfig Secret is unusable "
+                          f"({type(exc.__cause__ or exc).__name__}): check its cluster, user and certificate entries")
             return
         api = self.api
         for kind in MANAGED_KINDS:

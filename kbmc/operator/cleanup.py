@@ -18,7 +18,7 @@ from kbmc.core.status import Observation, Problem
 from kbmc.kube import rest
 from kbmc.kube.informer import Obj
 from kbmc.operator.apply import apply_plane
-from kbmc.operator.reconcile import planes_holding, usable
+from kbmc.operator.reconcile import owned, planes_holding, usable
 from kbmc.operator.report import write_status
 from kbmc.operator.runtime import Runtime
 
@@ -47,12 +47,11 @@ def cleanup(rt: Runtime, cluster: Cluster, body: Obj) -> float | None:
         if reason is not None:
             waiting.append(f"{name} ({reason})")
             continue
-        owned = plane.cache.owned_by(uid)
-        intents = plan_plane([], owned, keep)
+        intents = plan_plane([], owned(rt, plane, cluster), keep)
         failure = apply_plane(plane, intents, meta.name or "") if intents else None
         if failure:
             failures.append(failure)
-        elif any(k[0] not in keep for k in plane.cache.owned_by(uid)):
+        elif any(k[0] not in keep for k in owned(rt, plane, cluster)):
             waiting.append(f"{name} (objects still terminating)")
     if pending or waiting or failures:
         if pending:

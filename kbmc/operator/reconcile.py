@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +18,7 @@ from kbmc.api.cluster import Cluster, InstanceStatus
 from kbmc.api.componentdefinition import ComponentDefinition
 from kbmc.core import names, placement
 from kbmc.core.build import ComponentInput, build_cluster, check_volumes
-from kbmc.core.plan import plan_plane
+from kbmc.core.plan import Key, live_instances, plan_plane
 from kbmc.core.services import ServicePlan, plan_services
 from kbmc.core.status import Observation, Problem
 from kbmc.core.vars import Context, SeenService, resolve
@@ -125,10 +125,11 @@ def reconcile(rt: Runtime, key: str) -> float | None:
         # of status writes.
         _instances(rt, cluster, prepared, seen)
         return write_status(rt, cluster, body, seen) or STATUS_FIRST
-    desired = build_cluster(cluster, prepared.components, _service_defaults(rt, prepared.placement))
+    desired = build_cluster(cluster, prepared.components, _service_defaults(rt, sorted(involved)))
     keep = frozenset({"PersistentVolumeClaim"}) if cluster.spec.termination_policy in (
         "Halt", "DoNotTerminate") else frozenset()
-    retry = _converge(rt, cluster, desired, planes, keep, seen)
+    retry = _converge(rt, cluster, desired, planes, keep, {c.spec.name: c.ordinals for c in prepared.components},
+                      seen)
     if listing:
         retry = min(retry or LISTING_RETRY, LISTING_RETRY)
     _instances(rt, cluster, prepared, seen)
@@ -171,13 +172,22 @@ def prepare(rt: Runtime, cluster: Cluster, key: str) -> Prepared:
     if out.problems:
         out.blocked = True
         return out
-    recorded = _recorded(cluster)
+    recorded = _checked_record(rt, cluster, out)
     for spec in cluster.spec.component_specs:
         definition, plans = definitions[spec.name]
         assignment = placement.assign(out.placement, spec.replicas, recorded.get(spec.name, {}), views)
         if assignment.waiting:
             out.waiting_ordinals[spec.name] = assignment.waiting
-        ctx = _var_context(rt, cluster, out.placement, spec.name)
+        outside = {o: p for o, p in assignment.planes.items() if p not in out.placement}
+        if outside:
+            # a live member keeps what it uses in its data plane (env, scripts, Services) until it is gone
+            out.problems.append(Problem("PlacementValid", "PlacementExcludesInstances", (
+                f"{names.PLACEMENT} no longer names the data plane(s) of instance(s) "
+                + ", ".join(f"{names.pod(cluster.metadata.name or '', spec.name, o)} ({p})"
+                            for o, p in sorted(outside.items()))
+                + ": they stay where they are, with what they use; new instances go to the placement")))
+        planes = [*out.placement, *sorted(set(outside.values()))]
+        ctx = _var_context(rt, cluster, planes, spec.name)
         try:
             resolution = resolve(definition, plans, cluster.metadata.name or "", spec.name, assignment.planes, ctx)
         except ComponentDefinitionError as exc:
@@ -200,11 +210,11 @@ def prepare(rt: Runtime, cluster: Cluster, key: str) -> Prepared:
                                         f"pods wait for the address of Service(s) {', '.join(resolution.waiting)}"))
         out.components.append(ComponentInput(
             spec=spec, definition=definition, services=plans, ordinals={**assignment.planes},
-            planes=list(out.placement), env=None if resolution.waiting and not ctx.previous else resolution.env,
+            planes=planes, env=None if resolution.waiting and not ctx.previous else resolution.env,
             held=_new_pods(rt, cluster, spec.name, assignment.planes) if resolution.waiting or missing else frozenset(),
             scripts=scripts))
         out.retired[spec.name] = {o: p for o, p in assignment.retired.items()
-                                  if _still_there(rt, cluster.metadata.uid or "", spec.name, o, p)}
+                                  if _still_there(rt, cluster, spec.name, o, p)}
     return out
 
 
@@ -219,14 +229,14 @@ def _new_pods(rt: Runtime, cluster: Cluster, component: str, ordinals: Mapping[i
     return frozenset(out)
 
 
-def _still_there(rt: Runtime, uid: str, component: str, ordinal: int, plane_name: str) -> bool:
+def _still_there(rt: Runtime, cluster: Cluster, component: str, ordinal: int, plane_name: str) -> bool:
     """Whether a retired ordinal may still have objects (kept PVCs, or a data plane kbmc cannot see)."""
     plane = rt.plane(plane_name)
     if plane is None or usable(plane) is not None:
         return True
     return any((o["metadata"].get("labels") or {}).get(names.COMPONENT) == component
                and (o["metadata"].get("labels") or {}).get(names.ORDINAL) == str(ordinal)
-               for o in plane.cache.owned_by(uid).values())
+               for o in owned(rt, plane, cluster).values())
 
 
 def _views(rt: Runtime) -> dict[str, placement.PlaneView]:
@@ -246,6 +256,35 @@ def _recorded(cluster: Cluster) -> dict[str, dict[int, str]]:
         return {}
 
 
+def _checked_record(rt: Runtime, cluster: Cluster, out: Prepared) -> dict[str, dict[int, str]]:
+    """The ordinal record, with entries that contradict where instances live refused (a condition and a
+    Warning naming the ordinal and both data planes) and restored."""
+    meta = cluster.metadata
+    lives: dict[str, dict[int, set[str]]] = {}
+    for plane in list(rt.planes.values()):
+        if usable(plane) is not None:
+            continue
+        for (kind, _, _), obj in owned(rt, plane, cluster).items():
+            labels = obj["metadata"].get("labels") or {}
+            if kind in ("Pod", "PersistentVolumeClaim") and (labels.get(names.ORDINAL) or "").isdigit():
+                lives.setdefault(labels.get(names.COMPONENT, ""), {}).setdefault(
+                    int(labels[names.ORDINAL]), set()).add(plane.name)
+    record, refusals = placement.check_record(
+        _recorded(cluster), {c: {o: frozenset(p) for o, p in items.items()} for c, items in lives.items()},
+        rt.records.get(meta.uid or "", {}), frozenset(rt.planes))
+    for refused in refusals:
+        pod = names.pod(meta.name or "", refused.component, refused.ordinal)
+        said = f"data plane {refused.recorded}" if refused.recorded else "no data plane"
+        if refused.actual is None:
+            message = (f"{names.INSTANCES}: instance {pod} is recorded on data plane {refused.recorded}, which does "
+                       "not exist, and kbmc sees it nowhere: nothing is created for it")
+        else:
+            message = (f"{names.INSTANCES}: instance {pod} lives in data plane {refused.actual}; the record's "
+                       f"{said} is refused and the record restored (an instance never moves)")
+        out.problems.append(Problem("PlacementValid", "RecordEditRefused", message))
+    return record
+
+
 def _record(rt: Runtime, cluster: Cluster, body: Obj, key: str, prepared: Prepared) -> Obj | None:
     """Persist the placement, the ordinal record and the finalizer before anything is created."""
     record = {c.spec.name: {str(o): p for o, p in sorted({**prepared.retired.get(c.spec.name, {}),
@@ -255,6 +294,7 @@ def _record(rt: Runtime, cluster: Cluster, body: Obj, key: str, prepared: Prepar
     if cluster.metadata.annotations.get(names.PLACEMENT) is None:
         annotations[names.PLACEMENT] = ",".join(prepared.placement)
     text = json.dumps(record, sort_keys=True, separators=(",", ":"))
+    rt.records[cluster.metadata.uid or ""] = {c: {int(o): p for o, p in items.items()} for c, items in record.items()}
     if cluster.metadata.annotations.get(names.INSTANCES) != text:
         annotations[names.INSTANCES] = text
     finalizers = list(cluster.metadata.finalizers)
@@ -302,6 +342,24 @@ def _var_context(rt: Runtime, cluster: Cluster, planes: list[str], component: st
         if address:
             addresses[name] = address
     return Context(seen, addresses, frozenset(unavailable), previous)
+
+
+def owned(rt: Runtime, plane: Plane, cluster: Cluster) -> dict[Key, Obj]:
+    """The objects kbmc made for ``cluster`` in ``plane``: those with its labels, in its namespace, named as kbmc
+    names them. Look-alikes (only the labels) are left alone, and reported once each."""
+    meta = cluster.metadata
+    namespace, name = meta.namespace or "", meta.name or ""
+    out = {}
+    for key, obj in plane.cache.owned_by(meta.uid or "").items():
+        if names.made_for(*key, obj["metadata"].get("labels") or {}, namespace, name):
+            out[key] = obj
+        elif (plane.name, key) not in rt.lookalikes:
+            rt.lookalikes.add((plane.name, key))
+            message = (f"{key[0]} {key[1]}/{key[2]} in data plane {plane.name} carries the labels of Cluster "
+                       f"{namespace}/{name} but is not an object kbmc made for it: kbmc leaves it alone")
+            log.warning("cluster=%s/%s %s", namespace, name, message)
+            rt.posting.submit(rt.event, "Cluster", name, namespace, "Warning", "LookAlikeLeftAlone", message, meta.uid)
+    return out
 
 
 def planes_holding(rt: Runtime, uid: str) -> set[str]:
@@ -359,11 +417,12 @@ def _planes_changed_since_status(cluster: Cluster, seen: Observation) -> bool:
 
 
 def _converge(rt: Runtime, cluster: Cluster, desired: Mapping[str, list[dict[str, Any]]],
-              planes: Mapping[str, Plane], keep: frozenset[str], seen: Observation) -> float | None:
-    uid = cluster.metadata.uid or ""
+              planes: Mapping[str, Plane], keep: frozenset[str], live: Mapping[str, Iterable[int]],
+              seen: Observation) -> float | None:
     futures: dict[str, Future[str | None]] = {}
     for name, plane in planes.items():
-        intents = plan_plane(desired.get(name, []), plane.cache.owned_by(uid), keep)
+        observed = owned(rt, plane, cluster)
+        intents = plan_plane(desired.get(name, []), observed, keep, live_instances(observed, live))
         if intents:
             futures[name] = rt.pool.submit(apply_plane, plane, intents, cluster.metadata.name or "")
     failures = [r for r in (f.result() for f in futures.values()) if r]

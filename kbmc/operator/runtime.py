@@ -4,7 +4,6 @@ queue and its workers, and the health probe."""
 
 from __future__ import annotations
 
-import base64
 import datetime
 import logging
 import threading
@@ -13,11 +12,10 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import yaml
-
 from kbmc.api.componentdefinition import ComponentDefinition
 from kbmc.api.dataplane import DataPlane
-from kbmc.errors import ApiError
+from kbmc.core.kubeconfig import from_secret
+from kbmc.errors import ApiError, KubeconfigError
 from kbmc.kube import rest
 from kbmc.kube.client import new_client, user_agent
 from kbmc.kube.crds import Listing
@@ -57,6 +55,10 @@ class Runtime:
         self.dataplanes: dict[str, Obj] = {}
         self.templates: dict[str, Obj] = {}
         self.planes: dict[str, Plane] = {}
+        self.records: dict[str, dict[str, dict[int, str]]] = {}
+        """Cluster uid -> the ordinal record kbmc last wrote (or found consistent): a hand edit is told from it."""
+        self.lookalikes: set[tuple[str, tuple[str, str, str]]] = set()
+        """(data plane, object) carrying a Cluster's labels that kbmc did not make, once reported."""
         self.kubeconfig: dict[str, Any] | None = None
         self.kubeconfig_error: str | None = "kubeconfig Secret not read yet"
         self.queue = WorkQueue()
@@ -151,6 +153,7 @@ class Runtime:
                 self.clusters.pop(key, None)
                 self.status_written.pop(key, None)
                 self.uids.pop(body["metadata"].get("uid", ""), None)
+                self.records.pop(body["metadata"].get("uid", ""), None)
                 return
             current = self.clusters.get(key)
             if current is not None and stale(current, body):
@@ -189,21 +192,14 @@ class Runtime:
         self.sync_planes()
 
     def _on_secret(self, event: str, obj: Obj) -> None:
+        where = f"Secret {self.settings.namespace}/{self.settings.kubeconfig_secret}"
         if event == "DELETED":
-            self._set_kubeconfig(None, f"Secret {self.settings.namespace}/{self.settings.kubeconfig_secret} is missing")
-            return
-        encoded = (obj.get("data") or {}).get("kubeconfig")
-        if not encoded:
-            self._set_kubeconfig(None, f"Secret {self.settings.namespace}/{self.settings.kubeconfig_secret} has no "
-                                       "key 'kubeconfig'")
+            self._set_kubeconfig(None, f"{where} is missing")
             return
         try:
-            parsed = yaml.safe_load(base64.b64decode(encoded))
-            if not isinstance(parsed, dict) or not isinstance(parsed.get("contexts"), list):
-                raise ValueError("not a kubeconfig (no contexts list)")
-        except (ValueError, yaml.YAMLError) as exc:
-            self._set_kubeconfig(None, f"Secret {self.settings.namespace}/{self.settings.kubeconfig_secret} key "
-                                       f"'kubeconfig' is malformed: {exc}")
+            parsed = from_secret(obj.get("data"), where)
+        except KubeconfigError as exc:
+            self._set_kubeconfig(None, str(exc))
             return
         self._set_kubeconfig(parsed, None)
 

@@ -8,18 +8,16 @@ SelfSubjectAccessReview of each permission. Idempotent (server-side apply); ever
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from kbmc import __version__
 from kbmc.api.crd import all_crds
 from kbmc.core import names
-from kbmc.errors import ApiError, InstallError
+from kbmc.core.kubeconfig import from_secret
+from kbmc.errors import ApiError, InstallError, KubeconfigError
 from kbmc.kube import rest
 from kbmc.kube.client import Api, new_client, user_agent
 from kbmc.kube.crds import apply_crds
@@ -58,16 +56,10 @@ def secret_kubeconfig(control: Api, namespace: str, secret: str) -> dict[str, An
             raise
         raise InstallError(f"{where} not found: create it with `kubectl -n {namespace} create secret generic "
                            f"{secret} --from-file=kubeconfig=PATH`") from exc
-    encoded = (body.get("data") or {}).get("kubeconfig")
-    if not encoded:
-        raise InstallError(f"{where} has no key 'kubeconfig' (keys: {', '.join(body.get('data') or {}) or 'none'})")
     try:
-        parsed = yaml.safe_load(base64.b64decode(encoded))
-    except (ValueError, yaml.YAMLError) as exc:
-        raise InstallError(f"{where} key 'kubeconfig' is not YAML: {exc}") from exc
-    if not isinstance(parsed, dict) or not isinstance(parsed.get("contexts"), list):
-        raise InstallError(f"{where} key 'kubeconfig' is not a kubeconfig (no contexts list)")
-    return parsed
+        return from_secret(body.get("data"), where)
+    except KubeconfigError as exc:
+        raise InstallError(str(exc)) from None
 
 
 def install(control: Api, options: Options, progress: Progress) -> list[PlaneReport]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import random
 import signal
 import threading
@@ -19,7 +20,6 @@ import time
 import urllib.request
 
 import pytest
-import urllib3
 import yaml
 
 from kbmc.api.crd import all_crds
@@ -28,7 +28,8 @@ from kbmc.kube.client import new_client
 from kbmc.kube.crds import apply_crds
 from kbmc.ops.addons import load_addons
 from kbmc.ops.join import detach, join
-from tests.drills.invariants import check_cluster, check_gone
+from tests.drills.invariants import check_gone
+from tests.drills.invariants import converged as _converged
 from tests.kube import Clusters, wait_object
 from tests.operator.helpers import (
     ROOT,
@@ -43,19 +44,6 @@ from tests.operator.helpers import (
 from tests.operator_env import NAMESPACE, SECRET, Operator, operator_kubeconfig
 
 SEED = 20261122
-
-
-def _converged(clusters: Clusters, namespace: str, name: str, timeout: float = 90) -> None:
-    wait_cluster(clusters["control"], namespace, name, phase_is("Running"), timeout=timeout)
-    deadline = time.monotonic() + 30
-    while True:  # status may trail the objects by a pass: the invariant must hold once it settles
-        try:
-            check_cluster(clusters, namespace, name)
-            return
-        except (AssertionError, urllib3.exceptions.HTTPError):  # a paused data plane can time out the check's reads
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
 
 
 def test_operator_killed_at_random_points(operator: Operator, clusters: Clusters, namespace: str) -> None:
@@ -236,19 +224,30 @@ def test_context_removed_while_in_use(operator: Operator, clusters: Clusters, na
     _converged(clusters, namespace, "ctx")
 
 
-def test_kubeconfig_secret_malformed(operator: Operator, clusters: Clusters, namespace: str) -> None:
+def test_kubeconfig_secret_malformed_is_reported_without_its_text(operator: Operator, clusters: Clusters,
+                                                                  namespace: str) -> None:
+    """A malformed Secret is named with the kind of problem, and nothing of its text (here a token on the line
+    the YAML error is at) reaches a Cluster's status, an Event, a DataPlane's status or the operator's log."""
     control = clusters["control"]
     create_cluster(control, seed("etcd-self-hosted-cilium.yaml", namespace, "badsecret"))
     _converged(clusters, namespace, "badsecret")
+    token = "kbmcLeakCanary0123456789abcdef"
     good = rest.call(control, "GET", rest.path("Secret", NAMESPACE, SECRET))["data"]["kubeconfig"]
+    bad = f"contexts: []\nusers:\n- name: x\n  user:\n    token: {token}: oops\n".encode()
     rest.call(control, "PATCH", rest.path("Secret", NAMESPACE, SECRET), content_type=rest.MERGE_PATCH,
-              body={"data": {"kubeconfig": base64.b64encode(b"clusters: [unclosed").decode()}})
+              body={"data": {"kubeconfig": base64.b64encode(bad).decode()}})
     try:
-        reported = wait_cluster(control, namespace, "badsecret", lambda c: "key 'kubeconfig' is malformed" in (
-            condition(c, "DataPlanesReachable") or {}).get("message", ""))
+        reported = wait_cluster(control, namespace, "badsecret", lambda c: "key 'kubeconfig' is not valid YAML at "
+                                "line 5" in (condition(c, "DataPlanesReachable") or {}).get("message", ""))
         assert reported is not None and reported["status"]["phase"] == "Abnormal"
         for index, plane in enumerate(("k8s-1", "k8s-2", "k8s-3")):
             assert objects(clusters, plane, namespace, "badsecret")["Pod"] == [f"badsecret-etcd-{index}"]
+        wait_object(control, "DataPlane", None, "k8s-1", lambda d: "not valid YAML" in (d or {}).get(
+            "status", {}).get("message", ""), timeout=30)
+        seen = [json.dumps(reported), json.dumps(rest.call(control, "GET", rest.path("DataPlane"))),
+                json.dumps(rest.call(control, "GET", rest.path("Event", namespace))),
+                json.dumps(rest.call(control, "GET", rest.path("Event", "default"))), operator.log.read_text()]
+        assert not [text[:80] for text in seen if token in text], "the Secret's text was echoed"
     finally:
         rest.call(control, "PATCH", rest.path("Secret", NAMESPACE, SECRET), content_type=rest.MERGE_PATCH,
                   body={"data": {"kubeconfig": good}})

@@ -1,0 +1,125 @@
+"""Data safety under careless and hostile input, each drill ending with the invariant check: a hand edit of the
+ordinal record never moves an instance (refused, restored, nothing deleted or created for it); objects that
+only carry a Cluster's labels are left alone, also when the Cluster is deleted; shrinking the placement under a
+live member keeps what it uses."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from kbmc.core import names
+from kbmc.kube import rest
+from tests.drills.invariants import check_cluster, check_gone, converged
+from tests.kube import Clusters
+from tests.operator.helpers import (
+    condition,
+    create_cluster,
+    get_cluster,
+    objects,
+    patch_cluster,
+    phase_is,
+    read,
+    record,
+    seed,
+    set_replicas,
+    wait_cluster,
+)
+from tests.operator_env import Operator
+
+
+def _converged(clusters: Clusters, namespace: str, name: str) -> dict[str, Any]:
+    converged(clusters, namespace, name)
+    return get_cluster(clusters["control"], namespace, name)
+
+
+def _warning(clusters: Clusters, namespace: str, name: str, reason: str, containing: str = "",
+             timeout: float = 30) -> str:
+    """The message of a Warning Event about Cluster ``name`` with ``reason`` that contains ``containing`` (Events
+    have no name to watch)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        events = rest.call(clusters["control"], "GET", rest.path("Event", namespace),
+                           query={"fieldSelector": f"involvedObject.name={name},reason={reason}"})["items"]
+        found = [e["message"] for e in events if e["type"] == "Warning" and containing in e["message"]]
+        if found:
+            return str(found[0])
+        time.sleep(0.5)
+    raise AssertionError(f"no Warning {reason} about Cluster {name} with {containing!r} within {timeout} s")
+
+
+def _uids(clusters: Clusters, plane: str, namespace: str, *keys: tuple[str, str]) -> list[str]:
+    return [read(clusters, plane, kind, namespace, name)["metadata"]["uid"] for kind, name in keys]
+
+
+def test_record_edits_never_move_an_instance(operator: Operator, clusters: Clusters, namespace: str) -> None:
+    control = clusters["control"]
+    create_cluster(control, seed("etcd-self-hosted-cilium.yaml", namespace, "rec"))
+    cluster = _converged(clusters, namespace, "rec")
+    assert record(cluster)["etcd"] == {"0": "k8s-1", "1": "k8s-2", "2": "k8s-3"}
+    member0 = _uids(clusters, "k8s-1", namespace, ("Pod", "rec-etcd-0"), ("PersistentVolumeClaim", "data-rec-etcd-0"))
+    member1 = _uids(clusters, "k8s-2", namespace, ("Pod", "rec-etcd-1"), ("PersistentVolumeClaim", "data-rec-etcd-1"))
+    for edit, moved, home in (({"0": "k8s-2", "1": "k8s-2", "2": "k8s-3"}, "0", "k8s-1"),
+                              ({"0": "k8s-1", "1": "nope", "2": "k8s-3"}, "1", "k8s-2")):
+        patch_cluster(control, namespace, "rec", {"metadata": {"annotations": {
+            names.INSTANCES: json.dumps({"etcd": edit})}}})
+        restored = wait_cluster(control, namespace, "rec", lambda c, h=home, o=moved: c is not None and record(c)[
+            "etcd"][o] == h)
+        assert restored is not None
+        message = _warning(clusters, namespace, "rec", "RecordEditRefused", f"instance rec-etcd-{moved} lives")
+        assert f"data plane {home}" in message, message
+    assert _uids(clusters, "k8s-1", namespace, ("Pod", "rec-etcd-0"),
+                 ("PersistentVolumeClaim", "data-rec-etcd-0")) == member0, "instance 0 was replaced"
+    assert _uids(clusters, "k8s-2", namespace, ("Pod", "rec-etcd-1"),
+                 ("PersistentVolumeClaim", "data-rec-etcd-1")) == member1, "instance 1 was replaced"
+    assert objects(clusters, "k8s-2", namespace, "rec")["Pod"] == ["rec-etcd-1"], "an empty member was created"
+    _converged(clusters, namespace, "rec")
+
+
+def test_lookalike_objects_are_left_alone(operator: Operator, clusters: Clusters, namespace: str) -> None:
+    control = clusters["control"]
+    create_cluster(control, seed("etcd-self-hosted-cilium.yaml", namespace, "look", terminationPolicy="Delete"))
+    cluster = _converged(clusters, namespace, "look")
+    labels = {names.MANAGED_BY: names.MANAGER, names.INSTANCE: "look", names.COMPONENT: "etcd",
+              names.CLUSTER_UID: cluster["metadata"]["uid"], names.DATA_PLANE: "k8s-1", names.ORDINAL: "0"}
+    mine = [("ConfigMap", namespace, "my-settings", {"data": {"k": "v"}}),
+            ("PersistentVolumeClaim", namespace, "backup", {"spec": {
+                "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}),
+            ("ConfigMap", "default", f"look-{namespace}"[:63], {"data": {"k": "v"}})]
+    for kind, ns, name, rest_of in mine:
+        rest.call(clusters["k8s-1"], "POST", rest.path(kind, ns), body={
+            "apiVersion": "v1", "kind": kind, "metadata": {"name": name, "namespace": ns, "labels": labels}, **rest_of})
+    try:
+        message = _warning(clusters, namespace, "look", "LookAlikeLeftAlone")
+        assert "kbmc leaves it alone" in message, message
+        set_replicas(control, namespace, "look", 2)  # a pass that deletes (instance 2) must spare them too
+        wait_cluster(control, namespace, "look", lambda c: c is not None and "2" not in record(c)["etcd"], timeout=90)
+        rest.call(control, "DELETE", rest.path("Cluster", namespace, "look"))
+        wait_cluster(control, namespace, "look", lambda c: c is None, timeout=90)
+        for kind, ns, name, _ in mine:
+            assert not read(clusters, "k8s-1", kind, ns, name)["metadata"].get("deletionTimestamp"), (kind, ns, name)
+    finally:
+        for kind, ns, name, _ in mine:
+            rest.call(clusters["k8s-1"], "DELETE", rest.path(kind, ns, name))
+    check_gone(clusters, namespace, "look")
+
+
+def test_shrinking_the_placement_keeps_what_a_live_member_uses(operator: Operator, clusters: Clusters,
+                                                              namespace: str) -> None:
+    control = clusters["control"]
+    create_cluster(control, seed("etcd-self-hosted-cilium.yaml", namespace, "shrink"))
+    _converged(clusters, namespace, "shrink")
+    before = objects(clusters, "k8s-3", namespace, "shrink")
+    patch_cluster(control, namespace, "shrink", {"metadata": {"annotations": {names.PLACEMENT: "k8s-1,k8s-2"}}})
+    said = wait_cluster(control, namespace, "shrink", lambda c: (condition(c, "PlacementValid") or {}).get(
+        "reason") == "PlacementExcludesInstances")
+    assert said is not None and "shrink-etcd-2 (k8s-3)" in (condition(said, "PlacementValid") or {})["message"]
+    assert objects(clusters, "k8s-3", namespace, "shrink") == before
+    set_replicas(control, namespace, "shrink", 2)  # the member leaves: now its data plane is emptied
+    done = wait_cluster(control, namespace, "shrink", lambda c: (condition(c, "PlacementValid") or {}).get(
+        "status") == "True" and phase_is("Running")(c) and "2" not in record(c or {})["etcd"], timeout=90)
+    assert done is not None
+    check_cluster(clusters, namespace, "shrink")
+    assert objects(clusters, "k8s-3", namespace, "shrink") == {}
+    assert get_cluster(control, namespace, "shrink")["status"]["phase"] == "Running"
