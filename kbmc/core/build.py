@@ -11,11 +11,13 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from kbmc.api.cluster import Cluster, ClusterComponentSpec
+from kbmc.api.common import DNS_LABEL
 from kbmc.api.componentdefinition import ComponentDefinition
 from kbmc.core import names
 from kbmc.core.services import ServicePlan
@@ -57,6 +59,35 @@ def check_volumes(spec: ClusterComponentSpec, definition: ComponentDefinition) -
         raise ClusterSpecError(
             f"spec.componentSpecs[{spec.name}].volumeClaimTemplates: ComponentDefinition {definition.metadata.name} "
             f"mounts {', '.join(missing)}; add a volumeClaimTemplate named so")
+
+
+DNS_1035 = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+"""RFC 1035 label: what a Service's name must be."""
+ZERO = re.compile(r"[+]?0*(\.0*)?([eE][+-]?\d+|[a-zA-Z]+)?")
+
+
+def check_names(cluster: str, spec: ClusterComponentSpec, services: list[ServicePlan]) -> None:
+    """The names and sizes a data plane would refuse, found before anything is written: every object is named
+    after the Cluster and component, and a Pod's name is its hostname (an RFC 1123 label of at most 63
+    characters), a Service's an RFC 1035 label (it starts with a letter); a volume of size 0 is refused."""
+    where = f"spec.componentSpecs[{spec.name}]"
+    last = max(spec.replicas - 1, 0)
+    pod = names.pod(cluster, spec.name, last)
+    if len(pod) > 63 or not re.fullmatch(DNS_LABEL, pod):
+        raise ClusterSpecError(f"metadata.name: Pod {pod} (Cluster {cluster}, component {spec.name}) would not be a "
+                               "valid host name: lowercase letters, digits and '-', at most 63 characters")
+    for plan in services:
+        for service in plan.object_names(cluster, spec.name, [last]):
+            if len(service) > 63 or not DNS_1035.fullmatch(service):
+                raise ClusterSpecError(
+                    f"metadata.name: Service {service} (Cluster {cluster}, component {spec.name}) would not be a "
+                    "valid Service name: it starts with a letter, then lowercase letters, digits and '-', at most "
+                    "63 characters")
+    for template in spec.volume_claim_templates:
+        storage = template.spec.resources.requests.get("storage")
+        if storage is not None and ZERO.fullmatch(str(storage)):
+            raise ClusterSpecError(f"{where}.volumeClaimTemplates[{template.name}].spec.resources.requests.storage: "
+                                   f"{storage} is no size; it must be greater than 0")
 
 
 def spec_hash(spec: Mapping[str, Any]) -> str:

@@ -11,6 +11,9 @@ INSTANCES = "kbmc.io/instance-placement"
 """On the Cluster: JSON {component: {ordinal: data plane}}, written before anything is created."""
 PENDING_CLEANUP = "kbmc.io/pending-cleanup"
 """On a deleting Cluster: data planes (comma-separated) whose cleanup waits for them to be available."""
+DELETION_POLICY = "kbmc.io/deletion-policy"
+"""On a deleting Cluster: the terminationPolicy its deletion started under (it holds until the end; only a
+deletion refused by DoNotTerminate follows a change of the policy)."""
 SPEC_HASH = "kbmc.io/spec-hash"
 FINALIZER = "kbmc.io/cleanup"
 

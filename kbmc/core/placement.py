@@ -20,7 +20,11 @@ class PlaneView:
 
     name: str
     available: bool = True
+    """The SRE's decision (DataPlane spec.available): new ordinals skip a data plane marked unavailable."""
     allowed_namespaces: tuple[str, ...] = ()
+    configured: bool = True
+    """kbmc has working credentials for it. One without is unreachable, not unavailable: kbmc's own choice of a
+    placement avoids it, but an ordinal the placement gives it waits for it (it never goes elsewhere)."""
 
     def admits(self, namespace: str) -> bool:
         return not self.allowed_namespaces or namespace in self.allowed_namespaces
@@ -59,7 +63,7 @@ def choose(key: str, replicas: int, planes: Mapping[str, PlaneView], namespace: 
     """kbmc's choice when the annotation is absent: every available data plane admitting the namespace
     when there are at least as many replicas, else ``replicas`` consecutive ones from a start derived
     from the Cluster's key (spreads Clusters, same answer every time)."""
-    candidates = sorted(n for n, p in planes.items() if p.available and p.admits(namespace))
+    candidates = sorted(n for n, p in planes.items() if p.available and p.configured and p.admits(namespace))
     if not candidates:
         raise PlacementError(f"no available data plane admits namespace {namespace}")
     if replicas >= len(candidates):
@@ -107,19 +111,19 @@ class Refusal:
     ordinal: int
     recorded: str | None
     """What the record says (None: the ordinal was removed from it)."""
-    actual: str | None
-    """Where the ordinal lives, now recorded again (None: nowhere kbmc can tell; the entry stays, unused)."""
+    actual: str
+    """Where the ordinal lives, and is now recorded again."""
 
 
 Record = Mapping[str, Mapping[int, str]]
 
 
-def check_record(recorded: Record, lives: Mapping[str, Mapping[int, frozenset[str]]], remembered: Record,
-                 known: frozenset[str]) -> tuple[dict[str, dict[int, str]], list[Refusal]]:
+def check_record(recorded: Record, lives: Mapping[str, Mapping[int, frozenset[str]]], remembered: Record
+                 ) -> tuple[dict[str, dict[int, str]], list[Refusal]]:
     """The ordinal record with what contradicts the evidence undone. An ordinal lives where its Pod or PVCs are
     (``lives``), else where kbmc last recorded it (``remembered``: the objects may be in a data plane it cannot
-    see now). A record that puts it elsewhere, drops it, or names a data plane that does not exist (``known``)
-    is refused: moving an instance is never a side effect of an edit."""
+    see now). A record that puts it elsewhere (another data plane, or one that does not exist) or drops it is
+    refused: moving an instance is never a side effect of an edit."""
     out = {component: dict(ordinals) for component, ordinals in recorded.items()}
     refusals = []
     for component in sorted({*recorded, *lives, *remembered}):
@@ -127,18 +131,14 @@ def check_record(recorded: Record, lives: Mapping[str, Mapping[int, frozenset[st
                                            remembered.get(component, {}))
         for ordinal in sorted({*says_all, *where_all, *memory_all}):
             says, where, memory = says_all.get(ordinal), where_all.get(ordinal, frozenset()), memory_all.get(ordinal)
-            actual: str | None
             if where:
                 if says in where:
                     continue
                 actual = memory if memory in where else sorted(where)[0]
             elif memory is not None and says != memory:
                 actual = memory
-            elif says is not None and says not in known:
-                actual = None
             else:
                 continue
             refusals.append(Refusal(component, ordinal, says, actual))
-            if actual is not None:
-                out.setdefault(component, {})[ordinal] = actual
+            out.setdefault(component, {})[ordinal] = actual
     return out, refusals

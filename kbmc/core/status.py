@@ -37,7 +37,7 @@ class Observation:
     """Some instances are in a data plane that is unavailable or unreachable."""
 
 
-PROGRESS = frozenset({"WaitingForAddresses", "CleanupInProgress"})
+PROGRESS = frozenset({"WaitingForAddresses", "CleanupInProgress", "Deleting"})
 """Reasons that describe expected progress: shown in conditions only. Every other problem is a Warning event,
 posted again whenever its message changes; a Cluster becoming Ready is a Normal event."""
 CONDITION_TYPES = ("Ready", "PlacementValid", "SpecValid", "DataPlanesAvailable", "DataPlanesReachable",
@@ -54,6 +54,8 @@ def compute(previous: ClusterStatus, seen: Observation, now: str) -> tuple[Clust
     instances = [i for items in seen.components.values() for i in items]
     all_ready = all(i.ready for i in instances) and not seen.blocked
     problems = {p.type: p for p in seen.problems}
+    if seen.deleting:
+        problems["Ready"] = Problem("Ready", "Deleting", "the Cluster is being deleted")
     if not all_ready and "Ready" not in problems:
         waiting = [i.name for i in instances if not i.ready]
         problems["Ready"] = Problem("Ready", "InstancesNotReady", f"not ready: {', '.join(waiting)}")

@@ -30,18 +30,29 @@ def cleanup(rt: Runtime, cluster: Cluster, body: Obj) -> float | None:
     if names.FINALIZER not in meta.finalizers:
         return None
     seen = Observation(generation=meta.generation or 0, deleting=True)
-    if cluster.spec.termination_policy == "DoNotTerminate":
+    started = meta.annotations.get(names.DELETION_POLICY)
+    policy = started if started and started != "DoNotTerminate" else cluster.spec.termination_policy
+    if policy == "DoNotTerminate":
         seen.problems.append(Problem("DeletionAllowed", "DoNotTerminate",
                                      "spec.terminationPolicy is DoNotTerminate: the Cluster is kept; set it to "
                                      "Halt, Delete or WipeOut to let the deletion finish"))
         return write_status(rt, cluster, body, seen)
-    keep = KEPT_BY_HALT if cluster.spec.termination_policy == "Halt" else frozenset()
+    if started != policy:  # recorded before anything is removed: a deletion half done never changes its rules
+        _annotate(rt, cluster, {names.DELETION_POLICY: policy})
+    if cluster.spec.termination_policy != policy:
+        seen.problems.append(Problem("SpecValid", "DeletionPolicyFixed", (
+            f"the deletion continues under terminationPolicy {policy}, the policy it started with; "
+            f"spec.terminationPolicy {cluster.spec.termination_policy} would apply to a Cluster not being deleted")))
+    keep = KEPT_BY_HALT if policy == "Halt" else frozenset()
     uid = meta.uid or ""
-    pending, waiting, failures = [], [], []
+    pending, missing, waiting, failures = [], [], [], []
     for name in sorted(_planes_of_record(cluster) | planes_holding(rt, uid)):
         plane = rt.plane(name)
         reason = usable(plane)
-        if plane is None or not plane.state.available:
+        if plane is None:
+            missing.append(name)
+            continue
+        if not plane.state.available:
             pending.append(name)
             continue
         if reason is not None:
@@ -53,14 +64,20 @@ def cleanup(rt: Runtime, cluster: Cluster, body: Obj) -> float | None:
             failures.append(failure)
         elif any(k[0] not in keep for k in owned(rt, plane, cluster)):
             waiting.append(f"{name} (objects still terminating)")
-    if pending or waiting or failures:
+    if pending or missing or waiting or failures:
+        blocked = []
         if pending:
-            seen.problems.append(Problem("DataPlanesAvailable", "CleanupPending",
-                                         f"cleanup waits for data plane(s) {', '.join(pending)} to be marked "
-                                         "available; nothing there is touched meanwhile"))
+            blocked.append(f"cleanup waits for data plane(s) {', '.join(pending)} to be marked available; nothing "
+                           "there is touched meanwhile")
+        if missing:
+            blocked.append(f"data plane(s) {', '.join(missing)} no longer exist (DataPlane deleted), so kbmc cannot "
+                           "remove this Cluster's objects there: create the DataPlane again (kbmc dataplane join) "
+                           f"for kbmc to finish, or remove the finalizer {names.FINALIZER} to leave them")
+        if blocked:
+            seen.problems.append(Problem("DataPlanesAvailable", "CleanupPending", "; ".join(blocked)))
         if waiting or failures:
             seen.problems.append(Problem("ResourcesApplied", "CleanupInProgress", "; ".join(waiting + failures)))
-        _note_pending(rt, cluster, pending)
+        _note_pending(rt, cluster, pending + missing)
         deferred = write_status(rt, cluster, body, seen)
         return 2.0 if (waiting or failures) else deferred
     patch: dict[str, Any] = {"metadata": {"resourceVersion": meta.resource_version,
@@ -84,7 +101,10 @@ def _planes_of_record(cluster: Cluster) -> set[str]:
 
 def _note_pending(rt: Runtime, cluster: Cluster, pending: list[str]) -> None:
     value = ",".join(pending) or None
-    if cluster.metadata.annotations.get(names.PENDING_CLEANUP) == value:
-        return
+    if cluster.metadata.annotations.get(names.PENDING_CLEANUP) != value:
+        _annotate(rt, cluster, {names.PENDING_CLEANUP: value})
+
+
+def _annotate(rt: Runtime, cluster: Cluster, annotations: dict[str, str | None]) -> None:
     rest.call(rt.control, "PATCH", rest.path("Cluster", cluster.metadata.namespace, cluster.metadata.name),
-              body={"metadata": {"annotations": {names.PENDING_CLEANUP: value}}}, content_type=rest.MERGE_PATCH)
+              body={"metadata": {"annotations": annotations}}, content_type=rest.MERGE_PATCH)

@@ -145,11 +145,11 @@ class _Reactor:
             while not self.halt.is_set():
                 for sig in (signal.SIGINT, signal.SIGTERM):  # kopf replaces them with its own while it runs
                     loop.add_signal_handler(sig, self.stop)
+                self._restart.clear()  # before the check: a CRD change from now on starts the watches again
                 installed = await asyncio.to_thread(watches.wait_served, self.rt, self.halt)
                 if installed is None:
                     break
                 self.crds.installed.update(installed)
-                self._restart.clear()
                 started = loop.time()
                 try:
                     await kopf.operator(registry=registry, clusterwide=True, standalone=True, stop_flag=self._restart)

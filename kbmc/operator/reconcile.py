@@ -17,7 +17,7 @@ from typing import Any
 from kbmc.api.cluster import Cluster, InstanceStatus
 from kbmc.api.componentdefinition import ComponentDefinition
 from kbmc.core import names, placement
-from kbmc.core.build import ComponentInput, build_cluster, check_volumes
+from kbmc.core.build import ComponentInput, build_cluster, check_names, check_volumes
 from kbmc.core.plan import Key, live_instances, plan_plane
 from kbmc.core.services import ServicePlan, plan_services
 from kbmc.core.status import Observation, Problem
@@ -154,7 +154,9 @@ def prepare(rt: Runtime, cluster: Cluster, key: str) -> Prepared:
         else:
             try:
                 check_volumes(spec, definition)
-                definitions[spec.name] = (definition, plan_services(spec, definition))
+                plans = plan_services(spec, definition)
+                check_names(cluster.metadata.name or "", spec, plans)
+                definitions[spec.name] = (definition, plans)
             except ClusterSpecError as exc:
                 out.problems.append(Problem("SpecValid", "InvalidComponentSpec", str(exc)))
     views = _views(rt)
@@ -240,7 +242,7 @@ def _still_there(rt: Runtime, cluster: Cluster, component: str, ordinal: int, pl
 
 
 def _views(rt: Runtime) -> dict[str, placement.PlaneView]:
-    return {n: placement.PlaneView(n, p.state.available and p.error is None, p.state.allowed_namespaces)
+    return {n: placement.PlaneView(n, p.state.available, p.state.allowed_namespaces, configured=p.error is None)
             for n, p in list(rt.planes.items())}
 
 
@@ -271,17 +273,13 @@ def _checked_record(rt: Runtime, cluster: Cluster, out: Prepared) -> dict[str, d
                     int(labels[names.ORDINAL]), set()).add(plane.name)
     record, refusals = placement.check_record(
         _recorded(cluster), {c: {o: frozenset(p) for o, p in items.items()} for c, items in lives.items()},
-        rt.records.get(meta.uid or "", {}), frozenset(rt.planes))
+        rt.records.get(meta.uid or "", {}))
     for refused in refusals:
         pod = names.pod(meta.name or "", refused.component, refused.ordinal)
         said = f"data plane {refused.recorded}" if refused.recorded else "no data plane"
-        if refused.actual is None:
-            message = (f"{names.INSTANCES}: instance {pod} is recorded on data plane {refused.recorded}, which does "
-                       "not exist, and kbmc sees it nowhere: nothing is created for it")
-        else:
-            message = (f"{names.INSTANCES}: instance {pod} lives in data plane {refused.actual}; the record's "
-                       f"{said} is refused and the record restored (an instance never moves)")
-        out.problems.append(Problem("PlacementValid", "RecordEditRefused", message))
+        out.problems.append(Problem("PlacementValid", "RecordEditRefused", (
+            f"{names.INSTANCES}: instance {pod} lives in data plane {refused.actual}; the record's {said} is "
+            "refused and the record restored (an instance never moves)")))
     return record
 
 

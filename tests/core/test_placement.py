@@ -62,25 +62,29 @@ def test_assignment_round_robin_next_available_and_never_moving() -> None:
 
 
 def test_a_record_that_contradicts_where_instances_live_is_refused() -> None:
-    known = frozenset({"k8s-1", "k8s-2", "k8s-3"})
     lives = {"etcd": {0: frozenset({"k8s-1"}), 1: frozenset({"k8s-2"})}}
     consistent = {"etcd": {0: "k8s-1", 1: "k8s-2", 2: "k8s-3"}}  # ordinal 2 not created yet
-    assert placement.check_record(consistent, lives, consistent, known) == (consistent, [])
+    assert placement.check_record(consistent, lives, consistent) == (consistent, [])
     moved = {"etcd": {0: "k8s-2", 1: "k8s-2", 2: "k8s-3"}}
-    record, refusals = placement.check_record(moved, lives, {}, known)
+    record, refusals = placement.check_record(moved, lives, {})
     assert record == consistent
     assert refusals == [placement.Refusal("etcd", 0, "k8s-2", "k8s-1")]
     unknown = {"etcd": {0: "nope", 1: "k8s-2", 2: "k8s-3"}}
-    assert placement.check_record(unknown, lives, {}, known)[0] == consistent
+    assert placement.check_record(unknown, lives, {})[0] == consistent
     dropped = {"etcd": {1: "k8s-2", 2: "k8s-3"}}
-    assert placement.check_record(dropped, lives, {}, known)[1] == [placement.Refusal("etcd", 0, None, "k8s-1")]
+    assert placement.check_record(dropped, lives, {})[1] == [placement.Refusal("etcd", 0, None, "k8s-1")]
 
 
 def test_a_record_edit_is_told_from_memory_where_instances_cannot_be_seen() -> None:
-    known = frozenset({"k8s-1", "k8s-2"})
     remembered = {"etcd": {0: "k8s-1", 1: "k8s-2"}}  # k8s-1 unreachable: nothing seen there
     record, refusals = placement.check_record({"etcd": {0: "k8s-2", 1: "k8s-2"}},
-                                              {"etcd": {1: frozenset({"k8s-2"})}}, remembered, known)
+                                              {"etcd": {1: frozenset({"k8s-2"})}}, remembered)
     assert record == remembered and refusals == [placement.Refusal("etcd", 0, "k8s-2", "k8s-1")]
-    nowhere = placement.check_record({"etcd": {0: "nope"}}, {}, {}, known)
-    assert nowhere == ({"etcd": {0: "nope"}}, [placement.Refusal("etcd", 0, "nope", None)])
+    # a DataPlane deleted under a recorded instance is not an edit: the record stays (reported as unavailable)
+    assert placement.check_record(remembered, {}, remembered) == (remembered, [])
+
+
+def test_an_ordinal_waits_for_a_data_plane_without_credentials() -> None:
+    broken = {**PLANES, "k8s-3": PlaneView("k8s-3", configured=False)}
+    assert assign(["k8s-1", "k8s-2", "k8s-3"], 3, {}, broken).planes == {0: "k8s-1", 1: "k8s-2", 2: "k8s-3"}
+    assert choose("ns/a", 3, broken, "ns") == ["k8s-1", "k8s-2"]

@@ -42,3 +42,13 @@ def test_progress_in_conditions_only_warnings_on_every_new_message_ready_once() 
     ready, events = compute(second, observe(ready=True, phase="Running"), NOW)
     assert [e[:2] for e in events] == [("Normal", "Ready")]
     assert compute(ready, observe(ready=True, phase="Running"), NOW)[1] == []
+
+
+def test_a_deleting_cluster_is_not_ready() -> None:
+    running, _ = compute(ClusterStatus(), observe(ready=True, phase="Running"), NOW)
+    deleting = observe(ready=True, phase="Running")
+    deleting.deleting = True
+    status, events = compute(running, deleting, NOW)
+    ready = next(c for c in status.conditions if c.type == "Ready")
+    assert (status.phase, ready.status, ready.reason) == ("Deleting", "False", "Deleting")
+    assert events == [], "deletion is progress: no Warning"

@@ -1,18 +1,20 @@
 """Data safety under careless and hostile input, each drill ending with the invariant check: a hand edit of the
 ordinal record never moves an instance (refused, restored, nothing deleted or created for it); objects that
 only carry a Cluster's labels are left alone, also when the Cluster is deleted; shrinking the placement under a
-live member keeps what it uses."""
+live member keeps what it uses; a Cluster deleted after one of its DataPlanes was says what to do."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from typing import Any
 
 from kbmc.core import names
+from kbmc.errors import ApiError
 from kbmc.kube import rest
 from tests.drills.invariants import check_cluster, check_gone, converged
-from tests.kube import Clusters
+from tests.kube import Clusters, wait_object
 from tests.operator.helpers import (
     condition,
     create_cluster,
@@ -123,3 +125,36 @@ def test_shrinking_the_placement_keeps_what_a_live_member_uses(operator: Operato
     check_cluster(clusters, namespace, "shrink")
     assert objects(clusters, "k8s-3", namespace, "shrink") == {}
     assert get_cluster(control, namespace, "shrink")["status"]["phase"] == "Running"
+
+
+def test_deleting_a_cluster_whose_data_plane_was_deleted_says_what_to_do(operator: Operator, clusters: Clusters,
+                                                                         namespace: str) -> None:
+    control = clusters["control"]
+    extra = f"{namespace[:40]}-dp"
+    dataplane = {"apiVersion": "kbmc.io/v1alpha1", "kind": "DataPlane", "metadata": {"name": extra},
+                 "spec": {"context": "k8s-3"}}
+    rest.call(control, "POST", rest.path("DataPlane"), body=dataplane)
+    try:
+        wait_object(control, "DataPlane", None, extra, lambda d: bool((d or {}).get("status", {}).get("reachable")))
+        create_cluster(control, seed("etcd-self-hosted-cilium.yaml", namespace, "gone",
+                                     placement=f"k8s-1,k8s-2,{extra}", terminationPolicy="Delete"))
+        wait_cluster(control, namespace, "gone", phase_is("Running"), timeout=90)
+        rest.call(control, "DELETE", rest.path("DataPlane", name=extra))
+        wait_cluster(control, namespace, "gone", lambda c: f"names unknown data plane(s) {extra}" in (
+            condition(c, "PlacementValid") or {}).get("message", ""))  # nothing is written meanwhile
+        rest.call(control, "DELETE", rest.path("Cluster", namespace, "gone"))
+        said = wait_cluster(control, namespace, "gone", lambda c: "no longer exist" in (
+            condition(c, "DataPlanesAvailable") or {}).get("message", ""))
+        message = (condition(said, "DataPlanesAvailable") or {})["message"]
+        assert f"data plane(s) {extra} no longer exist" in message and "kbmc dataplane join" in message, message
+        assert objects(clusters, "k8s-3", namespace, "gone")["Pod"] == ["gone-etcd-2"]  # left as it is
+        rest.call(control, "POST", rest.path("DataPlane"), body=dataplane)
+        wait_cluster(control, namespace, "gone", lambda c: c is None, timeout=90)
+        check_gone(clusters, namespace, "gone")
+    finally:  # a failure half-way must not leave a Cluster waiting for its DataPlane (and the namespace stuck)
+        with contextlib.suppress(ApiError):
+            rest.call(control, "POST", rest.path("DataPlane"), body=dataplane)
+        with contextlib.suppress(ApiError):
+            rest.call(control, "DELETE", rest.path("Cluster", namespace, "gone"))
+        wait_cluster(control, namespace, "gone", lambda c: c is None, timeout=90)
+        rest.call(control, "DELETE", rest.path("DataPlane", name=extra))

@@ -37,6 +37,7 @@ from tests.operator.helpers import (
     create_cluster,
     objects,
     phase_is,
+    record,
     seed,
     set_replicas,
     wait_cluster,
@@ -219,6 +220,9 @@ def test_context_removed_while_in_use(operator: Operator, clusters: Clusters, na
                                 "kubeconfig Secret" in (condition(c, "DataPlanesReachable") or {}).get("message", ""))
         assert reported is not None and reported["status"]["phase"] == "Abnormal"
         assert objects(clusters, "k8s-3", namespace, "ctx")["Pod"] == ["ctx-etcd-2"]  # nothing deleted
+        set_replicas(control, namespace, "ctx", 6)  # ordinal 5 is k8s-3's: it waits there, never goes elsewhere
+        scaled = wait_cluster(control, namespace, "ctx", lambda c: c is not None and "5" in record(c)["etcd"])
+        assert scaled is not None and record(scaled)["etcd"]["5"] == "k8s-3", record(scaled)
     finally:
         put(full)
     _converged(clusters, namespace, "ctx")

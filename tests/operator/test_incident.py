@@ -25,6 +25,7 @@ from tests.operator.helpers import (
     get_cluster,
     kbmc,
     objects,
+    patch_cluster,
     phase_is,
     record,
     seed,
@@ -150,6 +151,11 @@ def test_deletion_during_an_incident_finishes_when_available(operator: Operator,
         assert objects(clusters, plane, namespace, "leaving") == {}
     assert objects(clusters, "k8s-2", namespace, "leaving")["Pod"] == ["leaving-etcd-1"]  # never touched
     assert get_cluster(control, namespace, "leaving")["metadata"]["finalizers"] == ["kbmc.io/cleanup"]
+    # half done, the deletion keeps the policy it started with (WipeOut): a later DoNotTerminate is reported
+    patch_cluster(control, namespace, "leaving", {"spec": {"terminationPolicy": "DoNotTerminate"}})
+    fixed = wait_cluster(control, namespace, "leaving", lambda c: (condition(c, "SpecValid") or {}).get(
+        "reason") == "DeletionPolicyFixed")
+    assert "continues under terminationPolicy WipeOut" in (condition(fixed, "SpecValid") or {})["message"]
     assert kbmc(operator.bed, "dataplane", "mark-available", "k8s-2").returncode == 0
     wait_cluster(control, namespace, "leaving", lambda c: c is None)
     for plane in PLANES:

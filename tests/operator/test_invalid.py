@@ -3,6 +3,7 @@ field or data plane, phase Failed, and nothing written to any data plane (not ev
 
 Matrix: placement unknown / duplicated / empty entry / whitespace / empty | unknown componentDef |
 service not in the definition | bad service-placement value | a volume the definition mounts missing |
+names a data plane would refuse (too long, a dot, a leading digit) | a volume of size 0 |
 a DataPlane refusing the namespace; and one that is accepted: more data planes than replicas.
 """
 
@@ -34,6 +35,16 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
     ("bad service placement", {"services": [{**PEER, "annotations": {
         "apps.kubeblocks.io/multi-cluster-service-placement": "everywhere"}}]}, "SpecValid",
      "'everywhere' is not one of unique, mirror"),
+    ("name too long for a host name", {"name": "b" * 57}, "SpecValid",
+     f"Pod {'b' * 57}-etcd-2 (Cluster {'b' * 57}, component etcd) would not be a valid host name"),
+    ("name too long for a Service", {"name": "b" * 51}, "SpecValid",
+     f"Service {'b' * 51}-etcd-default (Cluster {'b' * 51}, component etcd) would not be a valid Service name"),
+    ("dot in the name", {"name": "b.c"}, "SpecValid", "Pod b.c-etcd-2 (Cluster b.c, component etcd) would not"),
+    ("name starting with a digit", {"name": "1bad"}, "SpecValid",
+     "Service 1bad-etcd-default (Cluster 1bad, component etcd) would not be a valid Service name"),
+    ("volume of size 0", {"volumeClaimTemplates": [{"name": "data", "spec": {
+        "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "0Gi"}}}}]}, "SpecValid",
+     "spec.componentSpecs[etcd].volumeClaimTemplates[data].spec.resources.requests.storage: 0Gi is no size"),
 ]
 
 
@@ -42,17 +53,19 @@ def test_invalid_cluster_is_reported_and_nothing_is_written(operator: Operator, 
                                                             case: str, changes: dict[str, Any], kind: str,
                                                             message: str) -> None:
     control = clusters["control"]
-    create_cluster(control, seed("etcd-cross-cloud-lb.yaml", namespace, "bad", **changes))
-    cluster = wait_cluster(control, namespace, "bad", lambda c: (condition(c, kind) or {}).get("status") == "False")
+    changes = dict(changes)
+    name = changes.pop("name", "bad")
+    create_cluster(control, seed("etcd-cross-cloud-lb.yaml", namespace, name, **changes))
+    cluster = wait_cluster(control, namespace, name, lambda c: (condition(c, kind) or {}).get("status") == "False")
     assert cluster is not None
     found = condition(cluster, kind)
     assert found is not None and message in found["message"], found
     assert cluster["status"]["phase"] == "Failed"
     assert "kbmc.io/cleanup" not in (cluster["metadata"].get("finalizers") or [])
     for plane in PLANES:
-        assert objects(clusters, plane, namespace, "bad") == {}
+        assert objects(clusters, plane, namespace, name) == {}
     events = rest.call(control, "GET", rest.path("Event", namespace),
-                       query={"fieldSelector": "involvedObject.name=bad"})["items"]
+                       query={"fieldSelector": f"involvedObject.name={name}"})["items"]
     assert any(e["type"] == "Warning" and message in e["message"] for e in events)
 
 
