@@ -96,6 +96,8 @@ def _phase(previous: str | None, seen: Observation, all_ready: bool) -> ClusterP
         return "Failed"
     if seen.degraded:
         return "Abnormal"
+    if seen.components and not any(seen.components.values()):
+        return "Stopped"  # every component at 0 replicas, as KubeBlocks says
     if all_ready:
         return "Running"
     if previous in (None, "Creating", "Failed"):
@@ -106,6 +108,8 @@ def _phase(previous: str | None, seen: Observation, all_ready: bool) -> ClusterP
 def _component_phase(items: list[InstanceStatus], seen: Observation) -> ClusterPhase:
     if seen.deleting:
         return "Deleting"
+    if not items:
+        return "Stopped"
     if any(i.pod_phase == "Unknown" for i in items):
         return "Abnormal"
     if items and all(i.ready for i in items):

@@ -97,13 +97,15 @@ class Informer(threading.Thread):
                 log.debug("informer=%s close failed", self.name)
 
     def run(self) -> None:
-        backoff = 0.2
+        backoff, failing = 0.2, False
         while not self._stop_event.is_set():
             try:
                 version = self._list()
                 if self._stop_event.is_set():
                     return
-                backoff = 0.2
+                if failing:
+                    log.info("informer=%s listed again", self.name)
+                backoff, failing = 0.2, False
                 while not self._stop_event.is_set():
                     version = self._watch(version)
             except GoneError:
@@ -111,7 +113,10 @@ class Informer(threading.Thread):
             except Exception as exc:  # connection refused, timeouts, 5xx: wait and list again
                 if self._stop_event.is_set():
                     return
-                log.warning("informer=%s error=%r retry_in=%.1fs", self.name, exc, backoff)
+                # the first failure in a row is a warning; the retries (every 3 s while a server is away) are not
+                log.log(logging.DEBUG if failing else logging.WARNING, "informer=%s error=%r retry_in=%.1fs",
+                        self.name, exc, backoff)
+                failing = True
                 self._stop_event.wait(backoff)
                 backoff = min(backoff * 2, 3.0)
 

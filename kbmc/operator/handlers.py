@@ -18,7 +18,8 @@ import kopf
 
 from kbmc.kube.client import user_agent
 from kbmc.operator import health, metrics, watches
-from kbmc.operator.runtime import Runtime
+from kbmc.operator.runtime import Runtime, ended
+from kbmc.operator.sweep import Sweeper
 from kbmc.settings import Settings
 
 log = logging.getLogger("kbmc.operator")
@@ -121,10 +122,13 @@ class _Reactor:
         self._restart = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.crds = watches.CrdWatch(rt, lambda _kind: self._call(self._restart.set))
+        self.sweeper = Sweeper(rt, self.halt)
 
     def stopped_parts(self) -> list[str]:
         """What the operator cannot work without and has ended (the liveness endpoint fails while any has)."""
-        return [] if self.halt.is_set() else self.rt.stopped_parts() + self.crds.stopped_parts()
+        if self.halt.is_set():
+            return []
+        return self.rt.stopped_parts() + self.crds.stopped_parts() + [t.name for t in (self.sweeper,) if ended(t)]
 
     def stop(self, failed: bool = False) -> None:
         self.failed = self.failed or failed
@@ -140,6 +144,7 @@ class _Reactor:
         watchdog = asyncio.create_task(self._watchdog())
         registry = build_registry(self.rt)
         self.crds.start()
+        self.sweeper.start()
         delay = RESTART_BACKOFF[0]
         try:
             while not self.halt.is_set():

@@ -33,6 +33,10 @@ from kbmc.operator.runtime import Runtime
 
 log = logging.getLogger("kbmc.operator.reconcile")
 RETRY_SECONDS = (0.5, 1, 2, 5, 10, 30)
+"""Seconds before a Cluster whose pass failed unexpectedly is looked at again, by failures in a row."""
+APPLY_RETRY_SECONDS = (2, 4, 8, 16, 30)
+"""Seconds before a Cluster is looked at again after a data plane refused one of its writes, by failures in a
+row (a refusal that lasts is retried every 30 s, not every 2)."""
 STATUS_FIRST = 0.01
 """Seconds before the pass that acts, after a pass that only reported a change of data planes."""
 PLANE_CONDITIONS = ("DataPlanesAvailable", "DataPlanesReachable")
@@ -56,15 +60,20 @@ def reconcile_loop(rt: Runtime) -> None:
                 _failures.pop(key, None)
         except Exception:
             log.exception("cluster=%s reconcile failed", key)
-            attempt = _failures.get(key, 0)
-            _failures[key] = attempt + 1
-            delay, result = RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)], "error"
+            delay, result = backoff(key, RETRY_SECONDS), "error"
         finally:
             rt.queue.done(key)
         metrics.RECONCILES.labels(result).inc()
         metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
         if delay:
             rt.queue.add(key, delay)
+
+
+def backoff(key: str, table: tuple[float, ...]) -> float:
+    """The next delay of ``table`` for ``key``'s failures in a row (reset by a pass that needs no retry)."""
+    attempt = _failures.get(key, 0)
+    _failures[key] = attempt + 1
+    return table[min(attempt, len(table) - 1)]
 
 
 def _conflicts_retried(rt: Runtime, key: str) -> float | None:
@@ -426,7 +435,7 @@ def _converge(rt: Runtime, cluster: Cluster, desired: Mapping[str, list[dict[str
     failures = [r for r in (f.result() for f in futures.values()) if r]
     if failures:
         seen.problems.append(Problem("ResourcesApplied", "ApplyFailed", "; ".join(failures)))
-        return 2.0
+        return backoff(f"{cluster.metadata.namespace}/{cluster.metadata.name}", APPLY_RETRY_SECONDS)
     return None
 
 

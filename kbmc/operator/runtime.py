@@ -55,6 +55,8 @@ class Runtime:
         self.dataplanes: dict[str, Obj] = {}
         self.templates: dict[str, Obj] = {}
         self.planes: dict[str, Plane] = {}
+        self.clusters_listed = threading.Event()
+        """Set once every Cluster in the control plane has been listed (so an unknown uid is a Cluster gone)."""
         self.records: dict[str, dict[str, dict[int, str]]] = {}
         """Cluster uid -> the ordinal record kbmc last wrote (or found consistent): a hand edit is told from it."""
         self.lookalikes: set[tuple[str, tuple[str, str, str]]] = set()
@@ -144,6 +146,8 @@ class Runtime:
             if key not in listed and (not listing.installed or _listed_after(body, listing.version)):
                 log.info("%s=%s deleted while not watched", kind, key)
                 observe("DELETED", body)
+        if kind == "Cluster":  # without the CRD, no uid proves anything: nothing is swept
+            (self.clusters_listed.set if listing.installed else self.clusters_listed.clear)()
 
     def observe_cluster(self, event: str, body: Obj) -> None:
         """A Cluster as last seen (from kopf, or from kbmc's own write: ``STATUS`` does not requeue)."""
@@ -229,13 +233,18 @@ class Runtime:
         changed = False
         with self.lock:
             wanted = {name: _plane_state(body) for name, body in self.dataplanes.items()}
+            owner: dict[str, str] = {}  # context -> the oldest DataPlane naming it: one context, one DataPlane
+            for name in sorted(self.dataplanes, key=lambda n: (
+                    self.dataplanes[n]["metadata"].get("creationTimestamp", ""), n)):
+                owner.setdefault(wanted[name].context, name)
             for name in list(self.planes):
                 if name not in wanted:
                     self.planes.pop(name).stop()
                     changed = True
             for name, state in wanted.items():
                 current = self.planes.get(name)
-                digest = context_digest(self.kubeconfig, state.context)
+                first = owner[state.context]
+                digest = context_digest(self.kubeconfig, state.context) if first == name else f"taken by {first}"
                 if current is not None and (current.state.available, current.state.context, current.config_digest) == (
                         state.available, state.context, digest):
                     current.state.reason = state.reason
@@ -245,8 +254,14 @@ class Runtime:
                 if current is not None:
                     current.stop()
                     state.reachable, state.last_contact = current.state.reachable, current.state.last_contact
-                self.planes[name] = Plane(state, self.kubeconfig, self.settings.timeouts, self._plane_changed,
-                                          self.kubeconfig_error)
+                if first == name:
+                    self.planes[name] = Plane(state, self.kubeconfig, self.settings.timeouts, self._plane_changed,
+                                              self.kubeconfig_error)
+                else:  # two DataPlanes on one cluster would write the same objects twice: the later one is refused
+                    self.planes[name] = Plane(state, None, self.settings.timeouts, self._plane_changed,
+                                              f"context {state.context} is already the data plane of DataPlane "
+                                              f"{first}: one context, one DataPlane")
+                    self.planes[name].config_digest = digest
                 log.info("dataplane=%s available=%s context=%s", name, state.available, state.context)
                 changed = True
         if changed:

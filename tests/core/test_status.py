@@ -52,3 +52,10 @@ def test_a_deleting_cluster_is_not_ready() -> None:
     ready = next(c for c in status.conditions if c.type == "Ready")
     assert (status.phase, ready.status, ready.reason) == ("Deleting", "False", "Deleting")
     assert events == [], "deletion is progress: no Warning"
+
+
+def test_a_cluster_at_zero_replicas_is_stopped() -> None:
+    seen = Observation(generation=1)
+    seen.components["etcd"] = []
+    status, _ = compute(ClusterStatus(), seen, NOW)
+    assert (status.phase, status.components["etcd"].phase) == ("Stopped", "Stopped")

@@ -1,7 +1,8 @@
 """Data safety under careless and hostile input, each drill ending with the invariant check: a hand edit of the
 ordinal record never moves an instance (refused, restored, nothing deleted or created for it); objects that
 only carry a Cluster's labels are left alone, also when the Cluster is deleted; shrinking the placement under a
-live member keeps what it uses; a Cluster deleted after one of its DataPlanes was says what to do."""
+live member keeps what it uses; a Cluster deleted after one of its DataPlanes was says what to do; what a finalizer
+removed by hand left behind is swept (PVCs and ConfigMaps kept)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from tests.operator.helpers import (
     condition,
     create_cluster,
     get_cluster,
+    kbmc,
     objects,
     patch_cluster,
     phase_is,
@@ -38,8 +40,8 @@ def _converged(clusters: Clusters, namespace: str, name: str) -> dict[str, Any]:
 
 def _warning(clusters: Clusters, namespace: str, name: str, reason: str, containing: str = "",
              timeout: float = 30) -> str:
-    """The message of a Warning Event about Cluster ``name`` with ``reason`` that contains ``containing`` (Events
-    have no name to watch)."""
+    """The message of a Warning Event in ``namespace`` about object ``name`` with ``reason`` that contains
+    ``containing`` (Events have no name to watch)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         events = rest.call(clusters["control"], "GET", rest.path("Event", namespace),
@@ -48,7 +50,7 @@ def _warning(clusters: Clusters, namespace: str, name: str, reason: str, contain
         if found:
             return str(found[0])
         time.sleep(0.5)
-    raise AssertionError(f"no Warning {reason} about Cluster {name} with {containing!r} within {timeout} s")
+    raise AssertionError(f"no Warning {reason} about {name} with {containing!r} within {timeout} s")
 
 
 def _uids(clusters: Clusters, plane: str, namespace: str, *keys: tuple[str, str]) -> list[str]:
@@ -130,31 +132,79 @@ def test_shrinking_the_placement_keeps_what_a_live_member_uses(operator: Operato
 def test_deleting_a_cluster_whose_data_plane_was_deleted_says_what_to_do(operator: Operator, clusters: Clusters,
                                                                          namespace: str) -> None:
     control = clusters["control"]
-    extra = f"{namespace[:40]}-dp"
-    dataplane = {"apiVersion": "kbmc.io/v1alpha1", "kind": "DataPlane", "metadata": {"name": extra},
-                 "spec": {"context": "k8s-3"}}
-    rest.call(control, "POST", rest.path("DataPlane"), body=dataplane)
+    dataplane = {"apiVersion": "kbmc.io/v1alpha1", "kind": "DataPlane", "metadata": {"name": "k8s-3"},
+                 "spec": {"context": "k8s-3"}}  # as kbmc install made it
+    create_cluster(control, seed("etcd-self-hosted-cilium.yaml", namespace, "gone", terminationPolicy="Delete"))
+    _converged(clusters, namespace, "gone")
+    rest.call(control, "DELETE", rest.path("DataPlane", name="k8s-3"))
     try:
-        wait_object(control, "DataPlane", None, extra, lambda d: bool((d or {}).get("status", {}).get("reachable")))
-        create_cluster(control, seed("etcd-self-hosted-cilium.yaml", namespace, "gone",
-                                     placement=f"k8s-1,k8s-2,{extra}", terminationPolicy="Delete"))
-        wait_cluster(control, namespace, "gone", phase_is("Running"), timeout=90)
-        rest.call(control, "DELETE", rest.path("DataPlane", name=extra))
-        wait_cluster(control, namespace, "gone", lambda c: f"names unknown data plane(s) {extra}" in (
+        wait_cluster(control, namespace, "gone", lambda c: "names unknown data plane(s) k8s-3" in (
             condition(c, "PlacementValid") or {}).get("message", ""))  # nothing is written meanwhile
         rest.call(control, "DELETE", rest.path("Cluster", namespace, "gone"))
         said = wait_cluster(control, namespace, "gone", lambda c: "no longer exist" in (
             condition(c, "DataPlanesAvailable") or {}).get("message", ""))
         message = (condition(said, "DataPlanesAvailable") or {})["message"]
-        assert f"data plane(s) {extra} no longer exist" in message and "kbmc dataplane join" in message, message
+        assert "data plane(s) k8s-3 no longer exist" in message and "kbmc dataplane join" in message, message
         assert objects(clusters, "k8s-3", namespace, "gone")["Pod"] == ["gone-etcd-2"]  # left as it is
-        rest.call(control, "POST", rest.path("DataPlane"), body=dataplane)
-        wait_cluster(control, namespace, "gone", lambda c: c is None, timeout=90)
-        check_gone(clusters, namespace, "gone")
-    finally:  # a failure half-way must not leave a Cluster waiting for its DataPlane (and the namespace stuck)
+    finally:  # whatever happened, k8s-3 is back for the next test
         with contextlib.suppress(ApiError):
             rest.call(control, "POST", rest.path("DataPlane"), body=dataplane)
-        with contextlib.suppress(ApiError):
-            rest.call(control, "DELETE", rest.path("Cluster", namespace, "gone"))
-        wait_cluster(control, namespace, "gone", lambda c: c is None, timeout=90)
-        rest.call(control, "DELETE", rest.path("DataPlane", name=extra))
+    wait_cluster(control, namespace, "gone", lambda c: c is None, timeout=90)
+    check_gone(clusters, namespace, "gone")
+    wait_object(control, "DataPlane", None, "k8s-3", lambda d: bool((d or {}).get("status", {}).get("reachable")))
+
+
+def test_one_context_one_data_plane(operator: Operator, clusters: Clusters, namespace: str) -> None:
+    control = clusters["control"]
+    name = f"{namespace[:40]}-dup"
+    rest.call(control, "POST", rest.path("DataPlane"), body={
+        "apiVersion": "kbmc.io/v1alpha1", "kind": "DataPlane", "metadata": {"name": name},
+        "spec": {"context": "k8s-1"}})
+    try:
+        wait_object(control, "DataPlane", None, name, lambda d: "already the data plane of DataPlane k8s-1" in (
+            d or {}).get("status", {}).get("message", ""))
+        create_cluster(control, seed("etcd-self-hosted-cilium.yaml", namespace, "dup", placement=f"k8s-2,{name}"))
+        said = wait_cluster(control, namespace, "dup", lambda c: "one context, one DataPlane" in (
+            condition(c, "DataPlanesReachable") or {}).get("message", ""))
+        assert said is not None
+        assert "Pod" not in objects(clusters, "k8s-1", namespace, "dup"), "written through the refused DataPlane"
+    finally:
+        rest.call(control, "DELETE", rest.path("DataPlane", name=name))
+        with contextlib.suppress(ApiError):  # its cleanup would wait for the DataPlane: nothing was made there
+            rest.call(control, "DELETE", rest.path("Cluster", namespace, "dup"))
+            wait_cluster(control, namespace, "dup", lambda c: "no longer exist" in (
+                condition(c, "DataPlanesAvailable") or {}).get("message", ""))
+            patch_cluster(control, namespace, "dup", {"metadata": {"finalizers": None}})
+    assert objects(clusters, "k8s-2", namespace, "dup") == {}
+
+
+def test_what_a_finalizer_removed_by_hand_left_behind_is_swept(operator: Operator, clusters: Clusters,
+                                                                namespace: str) -> None:
+    """The Cluster's cleanup waits for k8s-3 (marked unavailable) and someone removes the finalizer: once k8s-3
+    is available again its workloads, Services and RBAC there are removed, and its PVCs and ConfigMaps kept and
+    reported."""
+    control = clusters["control"]
+    create_cluster(control, seed("etcd-self-hosted-cilium.yaml", namespace, "orphan", terminationPolicy="Delete"))
+    _converged(clusters, namespace, "orphan")
+    assert kbmc(operator.bed, "dataplane", "mark-unavailable", "k8s-3", "--reason", "drill").returncode == 0
+    try:
+        rest.call(control, "DELETE", rest.path("Cluster", namespace, "orphan"))
+        wait_cluster(control, namespace, "orphan", lambda c: (c or {}).get("metadata", {}).get(
+            "annotations", {}).get(names.PENDING_CLEANUP) == "k8s-3")
+        patch_cluster(control, namespace, "orphan", {"metadata": {"finalizers": None}})
+        wait_cluster(control, namespace, "orphan", lambda c: c is None)
+        left = objects(clusters, "k8s-3", namespace, "orphan")
+        assert left["Pod"] == ["orphan-etcd-2"] and left["Service"], left
+    finally:
+        assert kbmc(operator.bed, "dataplane", "mark-available", "k8s-3").returncode == 0
+    wait_object(clusters["k8s-3"], "Pod", namespace, "orphan-etcd-2",
+                lambda p: p is None or bool(p["metadata"].get("deletionTimestamp")), timeout=60)
+    message = _warning(clusters, "default", "k8s-3", "OrphansRemoved", f"Cluster {namespace}/orphan")
+    assert "kept ConfigMap orphan-etcd-env" in message and "PersistentVolumeClaim data-orphan-etcd-2" in message
+    deadline = time.monotonic() + 30
+    while set(objects(clusters, "k8s-3", namespace, "orphan")) != {"ConfigMap", "PersistentVolumeClaim"}:
+        assert time.monotonic() < deadline, objects(clusters, "k8s-3", namespace, "orphan")
+        time.sleep(0.5)
+    for plane in ("k8s-1", "k8s-2"):
+        assert objects(clusters, plane, namespace, "orphan") == {}
+
