@@ -12,7 +12,7 @@ from typing import Any
 
 import urllib3
 from kubernetes import client
-from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from kbmc.errors import ApiError
 
@@ -120,9 +120,10 @@ def _query_value(value: Any) -> str:
 
 
 call = retry(retry=retry_if_exception(_retryable), stop=stop_after_attempt(5),
-             wait=wait_exponential(multiplier=0.1, max=1.0), reraise=True)(request)
+             wait=wait_exponential_jitter(multiplier=0.1, max=1.0, jitter=0.1), reraise=True)(request)
 """``request`` with retries on 429, 5xx, a refused connection and the ServiceAccount cache lag (about 1.5 s
-in all)."""
+in all). The jitter keeps callers refused at the same moment (the writes of several Clusters to one busy data
+plane) from retrying in step, and colliding again, every time."""
 
 
 def events(response: Any) -> Iterator[Obj]:

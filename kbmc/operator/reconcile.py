@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
@@ -70,10 +71,11 @@ def reconcile_loop(rt: Runtime) -> None:
 
 
 def backoff(key: str, table: tuple[float, ...]) -> float:
-    """The next delay of ``table`` for ``key``'s failures in a row (reset by a pass that needs no retry)."""
+    """The next delay of ``table`` for ``key``'s failures in a row (reset by a pass that needs no retry), less
+    up to a half at random: Clusters that failed together (one busy data plane) do not retry in step."""
     attempt = _failures.get(key, 0)
     _failures[key] = attempt + 1
-    return table[min(attempt, len(table) - 1)]
+    return table[min(attempt, len(table) - 1)] * random.uniform(0.5, 1.0)
 
 
 def _conflicts_retried(rt: Runtime, key: str) -> float | None:
@@ -122,7 +124,18 @@ def reconcile(rt: Runtime, key: str) -> float | None:
     if prepared.blocked:
         seen.blocked = True
         return write_status(rt, cluster, body, seen)
-    recorded = _record(rt, cluster, body, key, prepared)
+    try:
+        recorded = _record(rt, cluster, body, key, prepared)
+    except ApiError as exc:
+        if exc.status != 422:
+            raise
+        # the Cluster refuses kbmc's own record (its annotations near the API server's size limit, say):
+        # nothing is created anywhere without it
+        seen.problems.append(Problem("SpecValid", "RecordRefused", (
+            f"metadata.annotations: the API server refused kbmc's record {names.INSTANCES} on the Cluster, so "
+            f"nothing is created: {exc.api_message[:300]}")))
+        seen.blocked = True
+        return write_status(rt, cluster, body, seen) or backoff(key, APPLY_RETRY_SECONDS)
     if recorded is not None:
         body, cluster = recorded, Cluster.model_validate(recorded)
     involved = (set(prepared.placement) | {p for c in prepared.components for p in c.ordinals.values()}

@@ -3,7 +3,8 @@ field or data plane, phase Failed, and nothing written to any data plane (not ev
 
 Matrix: placement unknown / duplicated / empty entry / whitespace / empty | unknown componentDef |
 service not in the definition | bad service-placement value | a volume the definition mounts missing |
-names a data plane would refuse (too long, a dot, a leading digit) | a volume of size 0 |
+names a data plane would refuse (too long, a dot, a leading digit) | annotations so large that kbmc's record
+does not fit | a volume of size 0 |
 a DataPlane refusing the namespace; and one that is accepted: more data planes than replicas.
 """
 
@@ -42,6 +43,8 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
     ("dot in the name", {"name": "b.c"}, "SpecValid", "Pod b.c-etcd-2 (Cluster b.c, component etcd) would not"),
     ("name starting with a digit", {"name": "1bad"}, "SpecValid",
      "Service 1bad-etcd-default (Cluster 1bad, component etcd) would not be a valid Service name"),
+    ("annotations at the size limit", {"metadata.annotations": {"notes": "x" * 262_050}}, "SpecValid",
+     "metadata.annotations: the API server refused kbmc's record kbmc.io/instance-placement on the Cluster"),
     ("volume of size 0", {"volumeClaimTemplates": [{"name": "data", "spec": {
         "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "0Gi"}}}}]}, "SpecValid",
      "spec.componentSpecs[etcd].volumeClaimTemplates[data].spec.resources.requests.storage: 0Gi is no size"),
@@ -55,7 +58,9 @@ def test_invalid_cluster_is_reported_and_nothing_is_written(operator: Operator, 
     control = clusters["control"]
     changes = dict(changes)
     name = changes.pop("name", "bad")
-    create_cluster(control, seed("etcd-cross-cloud-lb.yaml", namespace, name, **changes))
+    body = seed("etcd-cross-cloud-lb.yaml", namespace, name, **{k: v for k, v in changes.items() if "." not in k})
+    body["metadata"]["annotations"].update(changes.get("metadata.annotations", {}))
+    create_cluster(control, body)
     cluster = wait_cluster(control, namespace, name, lambda c: (condition(c, kind) or {}).get("status") == "False")
     assert cluster is not None
     found = condition(cluster, kind)
