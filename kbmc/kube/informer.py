@@ -68,6 +68,11 @@ def compact(value: Any) -> Any:
     return value
 
 
+def ended(thread: threading.Thread) -> bool:
+    """Whether ``thread`` was started and has ended (an informer, a worker: the operator cannot live without)."""
+    return thread.ident is not None and not thread.is_alive()
+
+
 class GoneError(Exception):
     """The watch's resourceVersion is too old: list again."""
 

@@ -22,7 +22,7 @@ from kbmc.core.plan import Key
 from kbmc.errors import ApiError, DataPlaneUnavailableError
 from kbmc.kube import rest
 from kbmc.kube.client import new_client, user_agent
-from kbmc.kube.informer import Informer, Obj, compact, stale
+from kbmc.kube.informer import Informer, Obj, compact, ended, stale
 from kbmc.settings import Timeouts
 
 log = logging.getLogger(__name__)
@@ -175,7 +175,7 @@ class Plane:
 
     def stopped_informers(self) -> list[str]:
         """Informers of this data plane that have ended although it was not stopped."""
-        return [i.name for i in self._informers if i.ident is not None and not i.is_alive()]
+        return [i.name for i in self._informers if ended(i)]
 
     def stop(self) -> None:
         for informer in self._informers:

@@ -17,8 +17,9 @@ from typing import Any
 import kopf
 
 from kbmc.kube.client import user_agent
+from kbmc.kube.informer import ended
 from kbmc.operator import health, metrics, watches
-from kbmc.operator.runtime import Runtime, ended
+from kbmc.operator.runtime import Runtime
 from kbmc.operator.sweep import Sweeper
 from kbmc.settings import Settings
 
@@ -128,7 +129,8 @@ class _Reactor:
         """What the operator cannot work without and has ended (the liveness endpoint fails while any has)."""
         if self.halt.is_set():
             return []
-        return self.rt.stopped_parts() + self.crds.stopped_parts() + [t.name for t in (self.sweeper,) if ended(t)]
+        sweeper = [self.sweeper.name] if ended(self.sweeper) else []
+        return self.rt.stopped_parts() + self.crds.stopped_parts() + sweeper
 
     def stop(self, failed: bool = False) -> None:
         self.failed = self.failed or failed

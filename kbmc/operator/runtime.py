@@ -19,7 +19,7 @@ from kbmc.errors import ApiError, KubeconfigError
 from kbmc.kube import rest
 from kbmc.kube.client import new_client, user_agent
 from kbmc.kube.crds import Listing
-from kbmc.kube.informer import Informer, Obj, compact, slim, stale
+from kbmc.kube.informer import Informer, Obj, compact, ended, slim, stale
 from kbmc.kube.planes import Plane, PlaneState, context_digest
 from kbmc.operator import metrics
 from kbmc.operator.queue import WorkQueue
@@ -369,11 +369,6 @@ class Runtime:
     def planes_of(self, names_: Iterable[str]) -> dict[str, Plane]:
         planes = self.planes
         return {n: p for n in names_ if (p := planes.get(n)) is not None}
-
-
-def ended(thread: threading.Thread) -> bool:
-    """Whether ``thread`` was started and has ended."""
-    return thread.ident is not None and not thread.is_alive()
 
 
 def _listed_after(held: Obj, version: str) -> bool:

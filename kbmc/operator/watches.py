@@ -21,9 +21,9 @@ from kopf._cogs.clients.watching import WatchingError
 
 from kbmc.kube import rest
 from kbmc.kube.crds import Listing, NotServedError, crd_name, established, list_served
-from kbmc.kube.informer import Informer, Obj
+from kbmc.kube.informer import Informer, Obj, ended
 from kbmc.operator import metrics
-from kbmc.operator.runtime import Runtime, ended
+from kbmc.operator.runtime import Runtime
 
 log = logging.getLogger("kbmc.operator.watches")
 KINDS = ("DataPlane", "ComponentDefinition", "Cluster")
