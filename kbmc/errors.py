@@ -45,20 +45,20 @@ class ComponentDefinitionError(KbmcError):
 
 
 class ApiError(KbmcError):
-    """An API server answered with an error Status."""
+    """An API server answered with an error Status. Raised as one of the subclasses below when the status says
+    what happened; callers decide by type (never by status number or by text)."""
 
-    def __init__(self, status: int, reason: str, message: str, where: str) -> None:
+    def __init__(self, status: int, reason: str, message: str, where: str, kind: str = "", name: str = "") -> None:
         super().__init__(f"{where}: {status} {reason}: {message}")
         self.status = status
+        """The HTTP status (for ``kbmc.kube`` and logs; everyone else uses the type)."""
         self.reason = reason
+        """The Status's reason (``NotFound``, ``AlreadyExists``, ``Conflict``, ...)."""
         self.api_message = message
-
-    @property
-    def not_found(self) -> bool:
-        """The object (or its namespace) does not exist: a NotFound Status. A bare 404 without a Status ("404 page
-        not found") means the server does not serve the kind (yet: a starting API server answers that for
-        custom resources until its CRD informers have synced), which proves nothing about the object."""
-        return self.status == 404 and self.reason == "NotFound"
+        self.kind = kind
+        """The Status's details.kind: the resource the error is about (``clusters``, ``namespaces``, ...)."""
+        self.name = name
+        """The Status's details.name."""
 
     @classmethod
     def from_body(cls, status: int, body: bytes | None, method: str, path: str) -> ApiError:
@@ -68,8 +68,74 @@ class ApiError(KbmcError):
             decoded = {}
         if not isinstance(decoded, dict):
             decoded = {}
+        details = decoded.get("details")
+        if not isinstance(details, dict):
+            details = {}
         text = (body or b"").decode(errors="replace")[:200]
-        return cls(status, str(decoded.get("reason", "")), str(decoded.get("message", text)), f"{method} {path}")
+        reason = str(decoded.get("reason", ""))
+        return _error_type(status, reason)(status, reason, str(decoded.get("message", text)), f"{method} {path}",
+                                           str(details.get("kind", "")), str(details.get("name", "")))
+
+
+class NotFoundError(ApiError):
+    """The object (or the namespace it would be in: ``kind`` says which) does not exist: a NotFound Status."""
+
+
+class NotServedError(ApiError):
+    """A 404 without a Status ("404 page not found"): the server does not serve the kind (yet: a starting API
+    server answers that for custom resources until its CRD informers have synced). It proves nothing about an
+    object."""
+
+
+class ConflictError(ApiError):
+    """409: the object exists already (``already_exists``), or it changed since the resourceVersion sent."""
+
+    @property
+    def already_exists(self) -> bool:
+        return self.reason == "AlreadyExists"
+
+
+class ForbiddenError(ApiError):
+    """403: the identity may not do this (RBAC, or an admission plugin)."""
+
+
+class InvalidError(ApiError):
+    """422: the server refused the object as written (a field's value, a size limit)."""
+
+
+class TooManyRequestsError(ApiError):
+    """429: the server sheds load (API priority and fairness, or max-in-flight)."""
+
+
+class ServerError(ApiError):
+    """5xx: the server failed (starting, its etcd away, a webhook down)."""
+
+
+def _error_type(status: int, reason: str) -> type[ApiError]:
+    if status == 404:
+        return NotFoundError if reason == "NotFound" else NotServedError
+    if status >= 500:
+        return ServerError
+    return {409: ConflictError, 403: ForbiddenError, 422: InvalidError, 429: TooManyRequestsError}.get(
+        status, ApiError)
+
+
+class NoAnswerError(KbmcError):
+    """A request got no answer: the connection was refused, reset or timed out. The data plane (or control
+    plane) may be down, partitioned or too slow; nothing is known about the request's effect unless
+    ``refused`` (the connection was never made)."""
+
+    def __init__(self, message: str, *, refused: bool) -> None:
+        super().__init__(message)
+        self.refused = refused
+
+
+class SweepError(KbmcError):
+    """A data plane refused a removal of the orphan sweep (tried again next round)."""
+
+
+class KindNotServedError(KbmcError):
+    """The API server does not serve a custom kind right now (starting, or not answering); the message says why."""
 
 
 class KubeconfigError(KbmcError):

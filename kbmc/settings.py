@@ -1,9 +1,16 @@
-"""The operator's settings, loaded once (CLI flags, or ``KBMC_*`` environment variables in a Deployment)."""
+"""The operator's settings, loaded once: ``kbmc operator run``'s flags (each also read from its ``KBMC_*``
+environment variable, as a Deployment sets them), grouped by what they tune. The CLI and ``kbmc install`` take
+their defaults from here."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+
+NAMESPACE = "kb-system"
+"""The operator's namespace by default (KubeBlocks' own)."""
+KUBECONFIG_SECRET = "kbmc-dataplanes"
+"""The data planes' kubeconfig Secret by default."""
 
 
 @dataclass(frozen=True)
@@ -17,6 +24,77 @@ class Timeouts:
 
 
 @dataclass(frozen=True)
+class QueueSettings:
+    """The work queue of Clusters and its workers."""
+
+    workers: int = 16
+    """Clusters reconciled at the same time."""
+    retry_seconds: tuple[float, ...] = (0.5, 1, 2, 5, 10, 30)
+    """Seconds before a Cluster whose pass failed unexpectedly is looked at again, by failures in a row (less up
+    to a half at random, so Clusters that failed together do not retry in step)."""
+    apply_retry_seconds: tuple[float, ...] = (2, 4, 8, 16, 30)
+    """The same after a data plane refused one of the Cluster's writes (a refusal that lasts is retried every
+    30 s, not every 2)."""
+    conflict_retry: float = 0.2
+    """Seconds before a Cluster is looked at again after its write met a newer version of it."""
+    coalesce: float = 0.1
+    """Seconds a Cluster waits after a change in a data plane, so that a burst (three pods becoming ready, a
+    Service and its address) is one pass and one status write."""
+    listing_retry: float = 1.0
+    """Seconds before looking again at a Cluster that skipped a data plane still listing its objects (a new
+    DataPlane, or the operator starting). One that skipped an unreachable data plane is not polled: the health
+    probe queues every Cluster when that data plane answers again."""
+    status_first: float = 0.01
+    """Seconds before the pass that acts, after a pass that only reported a change of data planes."""
+    cleanup_retry: float = 2.0
+    """Seconds between looks at a deletion whose objects are still terminating."""
+
+
+@dataclass(frozen=True)
+class StatusSettings:
+    """Writes to the control plane: Cluster status, Events, DataPlane status."""
+
+    spacing: float = 1.0
+    """A Cluster's status change of detail only (a pod's phase, a message) within this many seconds of its last
+    write waits for the rest of the window; a change of phase or of a condition's status is written at once."""
+    contact_refresh: float = 30.0
+    """Seconds between writes of DataPlane status.lastContact while nothing else changes."""
+    rewrite_interval: float = 2.0
+    """Seconds before a ComponentDefinition's status write the control plane did not take is tried again
+    (a DataPlane's is written again at its next probe)."""
+    failure_event_interval: float = 300.0
+    """At most one Warning ``ReconcileError`` Event per Cluster in this many seconds (the log has every one)."""
+
+
+@dataclass(frozen=True)
+class DataPlaneSettings:
+    """How data planes are reached and watched."""
+
+    probe_interval: float = 5.0
+    """Seconds between health probes of each data plane."""
+    unanswered_limit: int = 3
+    """Writes in a row without an answer before a data plane counts as unreachable: one slow answer from a busy
+    API server is not an outage, and marking it would make every Cluster on it report (and write) twice."""
+    connections: int = 32
+    """Requests to data planes in flight at once (a Cluster's writes to its data planes go in parallel)."""
+    timeouts: Timeouts = field(default_factory=Timeouts)
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    """kopf's watches of the control plane and the operator's own supervision."""
+
+    served_backoff: tuple[float, float] = (0.2, 5.0)
+    """Seconds between checks while the control plane does not serve a kind kopf watches: first, and at most."""
+    restart_backoff: tuple[float, float] = (0.5, 30.0)
+    """Seconds before kopf's watches start again after an API error: first, and at most (doubling between)."""
+    stable_run: float = 60.0
+    """A run of kopf's watches that lasted this long starts the backoff afresh."""
+    watchdog: float = 1.0
+    """How often the operator checks that its parts still run."""
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything ``kbmc operator run`` can be told."""
 
@@ -24,18 +102,17 @@ class Settings:
     """Kubeconfig of the control plane; None means in-cluster credentials."""
     context: str | None = None
     """Context of the control plane in ``kubeconfig``."""
-    namespace: str = "kb-system"
+    namespace: str = NAMESPACE
     """Where the operator lives: its kubeconfig Secret and the addons' script templates."""
-    kubeconfig_secret: str = "kbmc-dataplanes"
+    kubeconfig_secret: str = KUBECONFIG_SECRET
     """Secret (key ``kubeconfig``) with a context per data plane; KubeBlocks' ``multiCluster.kubeConfig``."""
     contexts: tuple[str, ...] = ()
     """Data planes to register as DataPlane objects at start; KubeBlocks' ``multiCluster.contexts``."""
-    workers: int = 16
-    """Clusters reconciled at the same time."""
-    probe_interval: float = 5.0
-    """Seconds between health probes of each data plane."""
-    timeouts: Timeouts = field(default_factory=Timeouts)
     metrics_port: int = 0
     """Port of the Prometheus endpoint (0: off)."""
     liveness_port: int = 0
     """Port of the liveness endpoint /healthz (0: off): 200 while every part of the operator runs."""
+    queue: QueueSettings = field(default_factory=QueueSettings)
+    status: StatusSettings = field(default_factory=StatusSettings)
+    dataplanes: DataPlaneSettings = field(default_factory=DataPlaneSettings)
+    watches: WatchSettings = field(default_factory=WatchSettings)

@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import os
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from tests.operator_env import Operator, install
 
 
 @pytest.fixture(scope="session")
-def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
+def bed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
     reuse = os.environ.get("KBMC_TEST_BED")
     if reuse:  # a developer's running bed (`kbmc dev up --dir DIR`): faster iterations, left running
         yield Bed(Path(reuse))
@@ -36,6 +37,11 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
     try:
         yield handle
     finally:
+        if request.session.testsfailed:  # the logs outlive the bed: a failure once is a cause to find
+            kept = tmp_path_factory.getbasetemp() / "bed-logs"
+            shutil.copytree(handle.directory, kept, ignore=lambda _d, files: [
+                f for f in files if not f.endswith(".log") and not (Path(_d) / f).is_dir()], dirs_exist_ok=True)
+            print(f"\nlogs of the bed (operator, API servers, audit): {kept}")
         handle.down()
 
 

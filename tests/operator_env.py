@@ -4,6 +4,7 @@ into the bed's control plane, and ``kbmc operator run`` as a real subprocess."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import signal
 import socket
 import subprocess
@@ -15,13 +16,14 @@ from typing import Any
 import yaml
 from kubernetes import client
 
+from kbmc import settings
 from kbmc.dev.bed import Bed
-from kbmc.errors import ApiError
+from kbmc.errors import ConflictError
 from kbmc.kube import rest
 from tests.kube import wait_object
 
-NAMESPACE = "kb-system"
-SECRET = "kbmc-dataplanes"
+NAMESPACE = settings.NAMESPACE
+SECRET = settings.KUBECONFIG_SECRET
 DATA_PLANES = ("k8s-1", "k8s-2", "k8s-3")
 
 
@@ -33,11 +35,8 @@ def _free_port() -> int:
 
 
 def create(api: client.ApiClient, kind: str, namespace: str | None, body: dict[str, Any]) -> None:
-    try:
+    with contextlib.suppress(ConflictError):
         rest.call(api, "POST", rest.path(kind, namespace), body=body)
-    except ApiError as exc:
-        if exc.status != 409:
-            raise
 
 
 def operator_kubeconfig(bed: Bed) -> dict[str, Any]:

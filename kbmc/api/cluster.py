@@ -103,11 +103,15 @@ class ClusterSpec(Model):
     component_specs: Annotated[list[ClusterComponentSpec], Field(min_length=1, json_schema_extra=list_map("name"))]
 
 
+PodPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Unknown", "Missing"]
+"""A Pod's phase, or Missing (kbmc has not created it, or it is gone)."""
+
+
 class InstanceStatus(Model):
     name: str
     """Pod name, <cluster>-<component>-<ordinal>."""
     data_plane: str
-    pod_phase: Literal["Pending", "Running", "Succeeded", "Failed", "Unknown", "Missing"] = "Missing"
+    pod_phase: PodPhase = "Missing"
     ready: bool = False
     addresses: list[str] = Field(default_factory=list)
     """Addresses that reach this instance from other data planes."""
@@ -115,14 +119,12 @@ class InstanceStatus(Model):
 
 class ComponentStatus(Model):
     phase: ClusterPhase | None = None
-    message: StringMap = Field(default_factory=dict)
     instances: list[InstanceStatus] = Field(default_factory=list)
 
 
 class ClusterStatus(Model):
     observed_generation: int | None = None
     phase: ClusterPhase | None = None
-    message: StringMap = Field(default_factory=dict)
     components: dict[str, ComponentStatus] = Field(default_factory=dict)
     conditions: Conditions = Field(default_factory=list)
 

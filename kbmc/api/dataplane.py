@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
-from kbmc.api.common import Conditions, Model, ObjectMeta, StringMap
+from kbmc.api.common import Model, ObjectMeta, StringMap
 
 GROUP = "kbmc.io"
 
@@ -50,7 +50,7 @@ class DataPlaneStatus(Model):
     """Last successful request."""
     server_version: str | None = None
     message: str | None = None
-    conditions: Conditions = Field(default_factory=list)
+    """Why the last probe got no answer, or why kbmc has no usable credentials for it."""
 
 
 class DataPlane(Model):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Annotated
 
@@ -9,9 +10,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from kbmc import settings
+from kbmc.api.crd import all_crds
 from kbmc.cli.common import ContextOption, KubeconfigOption, control_client
 from kbmc.cli.dataplane import placed_clusters
-from kbmc.errors import ApiError, InstallError, UsageError
+from kbmc.errors import ApiError, InstallError, NotFoundError, UsageError
 from kbmc.kube import rest
 from kbmc.kube.client import Api, new_client
 from kbmc.ops import install as installer
@@ -46,7 +49,7 @@ def install(
     kubeconfig: KubeconfigOption = None, context: ContextOption = None,
     kubeconfig_secret: SecretOption = None,
     contexts: Annotated[str | None, typer.Option("--contexts", help="Data-plane contexts, comma-separated.")] = None,
-    namespace: NamespaceOption = "kb-system",
+    namespace: NamespaceOption = settings.NAMESPACE,
     image: Annotated[str, typer.Option(help="Operator image.")] = installer.DEFAULT_IMAGE,
     local: Annotated[bool, typer.Option("--local", help="Everything but the Deployment (run `kbmc operator run`).")]
     = False,
@@ -70,7 +73,8 @@ def install(
 
 
 def status(kubeconfig: KubeconfigOption = None, context: ContextOption = None,
-           namespace: NamespaceOption = "kb-system", kubeconfig_secret: SecretOption = "kbmc-dataplanes") -> None:
+           namespace: NamespaceOption = settings.NAMESPACE,
+           kubeconfig_secret: SecretOption = settings.KUBECONFIG_SECRET) -> None:
     """Control plane and every data plane: reachable, kbmc's permissions, version, Clusters."""
     control = control_client(kubeconfig, context, "status")
     version = rest.call(control, "GET", "/version").get("gitVersion", "?")
@@ -81,7 +85,7 @@ def status(kubeconfig: KubeconfigOption = None, context: ContextOption = None,
     except ApiError:
         operator = "no Deployment (local operator, or not installed)"
     console.print(f"control plane: reachable ({version}); operator: {operator}", highlight=False)
-    kubeconfig_data = installer.secret_kubeconfig(control, namespace, kubeconfig_secret or "kbmc-dataplanes")
+    kubeconfig_data = installer.secret_kubeconfig(control, namespace, kubeconfig_secret or settings.KUBECONFIG_SECRET)
     placed = placed_clusters(control)
     table = Table("data plane", "context", "available", "reachable", "RBAC ok", "version", "clusters", "notes")
     for item in rest.call(control, "GET", rest.path("DataPlane"))["items"]:
@@ -95,7 +99,8 @@ def status(kubeconfig: KubeconfigOption = None, context: ContextOption = None,
 
 
 def uninstall(kubeconfig: KubeconfigOption = None, context: ContextOption = None,
-              namespace: NamespaceOption = "kb-system", kubeconfig_secret: SecretOption = "kbmc-dataplanes",
+              namespace: NamespaceOption = settings.NAMESPACE,
+              kubeconfig_secret: SecretOption = settings.KUBECONFIG_SECRET,
               force: Annotated[bool, typer.Option("--force", help="Delete existing Clusters first.")] = False) -> None:
     """Remove what install made (the namespace and the kubeconfig Secret stay: they are yours)."""
     control = control_client(kubeconfig, context, "uninstall")
@@ -116,7 +121,8 @@ def uninstall(kubeconfig: KubeconfigOption = None, context: ContextOption = None
             raise UsageError("Clusters are still being deleted after 120 s: is the operator running?")
         time.sleep(1)
     try:
-        kubeconfig_data = installer.secret_kubeconfig(control, namespace, kubeconfig_secret or "kbmc-dataplanes")
+        kubeconfig_data = installer.secret_kubeconfig(control, namespace,
+                                                      kubeconfig_secret or settings.KUBECONFIG_SECRET)
         planes = rest.call(control, "GET", rest.path("DataPlane"))["items"]
     except (InstallError, ApiError):
         kubeconfig_data, planes = None, []
@@ -131,16 +137,13 @@ def uninstall(kubeconfig: KubeconfigOption = None, context: ContextOption = None
                *load_addons(namespace), *operator_manifests(namespace), *planes]
     for manifest in targets:
         _delete(control, manifest)
-    for crd in ("clusters.apps.kubeblocks.io", "componentdefinitions.apps.kubeblocks.io", "dataplanes.kbmc.io"):
-        _delete(control, {"kind": "CustomResourceDefinition", "metadata": {"name": crd}})
+    for crd in all_crds().values():  # the CRDs install applied
+        _delete(control, crd)
     console.print("[green]✓[/green] control plane: operator, addons, DataPlanes, RBAC and CRDs removed")
 
 
 def _delete(api: Api, manifest: dict[str, object]) -> None:
     meta = manifest["metadata"]
     assert isinstance(meta, dict)
-    try:
+    with contextlib.suppress(NotFoundError):
         rest.call(api, "DELETE", rest.path(str(manifest["kind"]), meta.get("namespace"), meta["name"]))
-    except ApiError as exc:
-        if exc.status != 404:
-            raise

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 from typing import Annotated, Any
 
 import typer
@@ -11,21 +10,14 @@ from rich.table import Table
 
 from kbmc.cli.common import ContextOption, KubeconfigOption, control_client
 from kbmc.core import names
-from kbmc.errors import ApiError, UsageError
+from kbmc.core.clock import age
+from kbmc.errors import NotFoundError, UsageError
 from kbmc.kube import rest
 
 app = typer.Typer(no_args_is_help=True, help="Clusters across data planes.")
 console = Console()
 NamespaceOption = Annotated[str | None, typer.Option("--namespace", "-n", help="Namespace (default: all for list, "
                                                                               "default for describe).")]
-
-
-def _age(stamp: str | None) -> str:
-    if not stamp:
-        return "-"
-    seconds = int((datetime.datetime.now(datetime.UTC) - datetime.datetime.fromisoformat(
-        stamp.replace("Z", "+00:00"))).total_seconds())
-    return f"{seconds}s" if seconds < 120 else f"{seconds // 60}m" if seconds < 7200 else f"{seconds // 3600}h"
 
 
 def _instances(cluster: dict[str, Any]) -> list[dict[str, Any]]:
@@ -45,7 +37,7 @@ def list_(namespace: NamespaceOption = None, kubeconfig: KubeconfigOption = None
         table.add_row(meta["namespace"], meta["name"], status.get("phase", "-"),
                       (meta.get("annotations") or {}).get(names.PLACEMENT, "(choosing)"),
                       f"{sum(i.get('ready', False) for i in instances)}/{len(instances)}",
-                      item["spec"].get("terminationPolicy", "-"), _age(meta.get("creationTimestamp")))
+                      item["spec"].get("terminationPolicy", "-"), age(meta.get("creationTimestamp")))
     console.print(table)
 
 
@@ -57,10 +49,8 @@ def describe(name: Annotated[str, typer.Argument(help="Cluster name.")], namespa
     ns = namespace or "default"
     try:
         item = rest.call(api, "GET", rest.path("Cluster", ns, name))
-    except ApiError as exc:
-        if exc.status == 404:
-            raise UsageError(f"no Cluster {ns}/{name}") from exc
-        raise
+    except NotFoundError as exc:
+        raise UsageError(f"no Cluster {ns}/{name}") from exc
     meta, status = item["metadata"], item.get("status") or {}
     annotations = meta.get("annotations") or {}
     console.print(f"[bold]Cluster[/bold] {ns}/{name}   phase: [bold]{status.get('phase', '-')}[/bold]   "

@@ -5,9 +5,7 @@ so ``kubectl`` can do the same."""
 
 from __future__ import annotations
 
-import datetime
 import getpass
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,9 +13,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from kbmc import settings
 from kbmc.cli.common import ContextOption, KubeconfigOption, control_client
-from kbmc.core import names
-from kbmc.errors import ApiError, UsageError
+from kbmc.core import clock, placement
+from kbmc.errors import NotFoundError, UsageError
 from kbmc.kube import rest
 from kbmc.kube.client import Api, new_client, user_agent
 from kbmc.ops import join as joining
@@ -31,9 +30,8 @@ def _get(api: Api, name: str) -> dict[str, Any]:
     try:
         found: dict[str, Any] = rest.call(api, "GET", rest.path("DataPlane", name=name))
         return found
-    except ApiError as exc:
-        if exc.status != 404:
-            raise
+    except NotFoundError:
+        pass
     known = ", ".join(sorted(d["metadata"]["name"] for d in _list(api))) or "none"
     raise UsageError(f"no DataPlane named {name!r} (known: {known})")
 
@@ -48,14 +46,7 @@ def placed_clusters(api: Api) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for cluster in rest.call(api, "GET", rest.path("Cluster"))["items"]:
         meta = cluster["metadata"]
-        annotations = meta.get("annotations") or {}
-        planes = set(filter(None, annotations.get(names.PLACEMENT, "").split(",")))
-        try:
-            for ordinals in json.loads(annotations.get(names.INSTANCES) or "{}").values():
-                planes |= set(ordinals.values())
-        except ValueError:
-            pass
-        for plane in planes:
+        for plane in placement.record_planes(meta.get("annotations") or {}):
             out.setdefault(plane, []).append(f"{meta['namespace']}/{meta['name']}")
     return out
 
@@ -121,11 +112,8 @@ def mark_available(name: NameArg, kubeconfig: KubeconfigOption = None, context: 
 
 def _age(stamp: str | None) -> str:
     """``12s ago`` for an RFC 3339 time, ``-`` when there is none."""
-    if not stamp:
-        return "-"
-    then = datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    seconds = int((datetime.datetime.now(datetime.UTC) - then).total_seconds())
-    return f"{seconds}s ago" if seconds < 120 else f"{seconds // 60}m ago"
+    age = clock.age(stamp)
+    return age if age == "-" else f"{age} ago"
 
 
 @app.command()
@@ -136,9 +124,10 @@ def join(name: NameArg,
          control_kubeconfig: Annotated[Path | None, typer.Option(help="Control plane kubeconfig (default: "
                                                                        "$KUBECONFIG).")] = None,
          control_context: Annotated[str | None, typer.Option(help="Control plane context.")] = None,
-         namespace: Annotated[str, typer.Option("--namespace", "-n", help="The operator's namespace.")] = "kb-system",
+         namespace: Annotated[str, typer.Option("--namespace", "-n", help="The operator's namespace.")]
+         = settings.NAMESPACE,
          kubeconfig_secret: Annotated[str, typer.Option(help="The operator's kubeconfig Secret.")]
-         = "kbmc-dataplanes") -> None:
+         = settings.KUBECONFIG_SECRET) -> None:
     """Register a data plane with a least-privilege identity of its own (like `vela cluster join`)."""
     control = control_client(control_kubeconfig, control_context, "dataplane join")
     admin = new_client(kubeconfig, context, agent=user_agent("cli dataplane join"))
@@ -149,9 +138,10 @@ def join(name: NameArg,
 
 @app.command()
 def detach(name: NameArg, kubeconfig: KubeconfigOption = None, context: ContextOption = None,
-           namespace: Annotated[str, typer.Option("--namespace", "-n", help="The operator's namespace.")] = "kb-system",
+           namespace: Annotated[str, typer.Option("--namespace", "-n", help="The operator's namespace.")]
+           = settings.NAMESPACE,
            kubeconfig_secret: Annotated[str, typer.Option(help="The operator's kubeconfig Secret.")]
-           = "kbmc-dataplanes") -> None:
+           = settings.KUBECONFIG_SECRET) -> None:
     """Remove a data plane (refused while Clusters are placed there)."""
     api = control_client(kubeconfig, context, "dataplane detach")
     joining.detach(api, name, namespace, kubeconfig_secret, placed_clusters(api).get(name, []))
@@ -166,7 +156,6 @@ def _mark(name: str, available: bool, reason: str | None, kubeconfig: Kubeconfig
           command: str) -> None:
     api = control_client(kubeconfig, context, command)
     _get(api, name)
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     spec = {"available": available, "unavailableReason": reason, "markedBy": f"{getpass.getuser()} (kbmc cli)",
-            "markedAt": stamp}
+            "markedAt": clock.stamp()}
     rest.call(api, "PATCH", rest.path("DataPlane", name=name), body={"spec": spec}, content_type=rest.MERGE_PATCH)

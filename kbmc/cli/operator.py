@@ -1,4 +1,7 @@
-"""``kbmc operator run``: the control-plane operator as a local process."""
+"""``kbmc operator run``: the control-plane operator as a local process.
+
+Every flag is also read from its ``KBMC_*`` environment variable (``--probe-interval``: ``KBMC_PROBE_INTERVAL``),
+as a Deployment sets them; the defaults are the settings' own (``kbmc.settings``)."""
 
 from __future__ import annotations
 
@@ -11,25 +14,33 @@ from typing import Annotated
 import typer
 
 from kbmc.cli.common import default_kubeconfig
-from kbmc.settings import Settings
+from kbmc.settings import DataPlaneSettings, QueueSettings, Settings
 
 app = typer.Typer(no_args_is_help=True, help="The control-plane operator.")
+DEFAULTS = Settings()
 
 
 @app.command()
 def run(
-    kubeconfig: Annotated[Path | None, typer.Option(help="Kubeconfig of the control plane (default: in-cluster in a "
-                                                        "pod, else $KUBECONFIG, then ~/.kube/config).")] = None,
-    context: Annotated[str | None, typer.Option(help="Context of the control plane.")] = None,
-    namespace: Annotated[str, typer.Option(help="Operator namespace (kubeconfig Secret, script templates).")]
-    = "kb-system",
-    kubeconfig_secret: Annotated[str, typer.Option(help="Secret with the data planes' kubeconfig (key kubeconfig).")]
-    = "kbmc-dataplanes",
-    contexts: Annotated[str, typer.Option(help="Comma-separated contexts to register as DataPlanes.")] = "",
-    workers: Annotated[int, typer.Option(min=1, help="Clusters reconciled at the same time.")] = 16,
-    metrics_port: Annotated[int, typer.Option(help="Prometheus /metrics port on 127.0.0.1 (0: off).")] = 0,
-    liveness_port: Annotated[int, typer.Option(help="Liveness /healthz port on 127.0.0.1 (0: off).")] = 0,
-    probe_interval: Annotated[float, typer.Option(help="Seconds between data-plane health probes.")] = 5.0,
+    kubeconfig: Annotated[Path | None, typer.Option(envvar="KBMC_KUBECONFIG", help=(
+        "Kubeconfig of the control plane (default: in-cluster in a pod, else $KUBECONFIG, then "
+        "~/.kube/config)."))] = DEFAULTS.kubeconfig,
+    context: Annotated[str | None, typer.Option(envvar="KBMC_CONTEXT", help="Context of the control plane.")]
+    = DEFAULTS.context,
+    namespace: Annotated[str, typer.Option(envvar="KBMC_NAMESPACE", help=(
+        "Operator namespace (kubeconfig Secret, script templates)."))] = DEFAULTS.namespace,
+    kubeconfig_secret: Annotated[str, typer.Option(envvar="KBMC_KUBECONFIG_SECRET", help=(
+        "Secret with the data planes' kubeconfig (key kubeconfig)."))] = DEFAULTS.kubeconfig_secret,
+    contexts: Annotated[str, typer.Option(envvar="KBMC_CONTEXTS", help=(
+        "Comma-separated contexts to register as DataPlanes."))] = ",".join(DEFAULTS.contexts),
+    workers: Annotated[int, typer.Option(envvar="KBMC_WORKERS", min=1, help="Clusters reconciled at the same time.")]
+    = DEFAULTS.queue.workers,
+    metrics_port: Annotated[int, typer.Option(envvar="KBMC_METRICS_PORT", help=(
+        "Prometheus /metrics port on 127.0.0.1 (0: off)."))] = DEFAULTS.metrics_port,
+    liveness_port: Annotated[int, typer.Option(envvar="KBMC_LIVENESS_PORT", help=(
+        "Liveness /healthz port on 127.0.0.1 (0: off)."))] = DEFAULTS.liveness_port,
+    probe_interval: Annotated[float, typer.Option(envvar="KBMC_PROBE_INTERVAL", help=(
+        "Seconds between data-plane health probes."))] = DEFAULTS.dataplanes.probe_interval,
 ) -> None:
     """Run the operator in the foreground (Ctrl-C stops it)."""
     from kbmc.operator.handlers import run as run_operator  # noqa: PLC0415 - kopf is heavy to import
@@ -40,8 +51,10 @@ def run(
     in_cluster = kubeconfig is None and bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
     settings = Settings(kubeconfig=None if in_cluster else default_kubeconfig(kubeconfig), context=context,
                         namespace=namespace, kubeconfig_secret=kubeconfig_secret,
-                        contexts=tuple(c for c in contexts.split(",") if c), workers=workers,
-                        metrics_port=metrics_port, liveness_port=liveness_port, probe_interval=probe_interval)
+                        contexts=tuple(c.strip() for c in contexts.split(",") if c.strip()),
+                        metrics_port=metrics_port, liveness_port=liveness_port,
+                        queue=QueueSettings(workers=workers),
+                        dataplanes=DataPlaneSettings(probe_interval=probe_interval))
     code = run_operator(settings)
     if code:
         raise typer.Exit(code)

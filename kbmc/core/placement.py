@@ -8,9 +8,11 @@ unavailable goes to the next available one of the placement. Once recorded, an o
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from kbmc.core.names import INSTANCES, PLACEMENT
 from kbmc.errors import PlacementError
 
 
@@ -142,3 +144,28 @@ def check_record(recorded: Record, lives: Mapping[str, Mapping[int, frozenset[st
             refusals.append(Refusal(component, ordinal, says, actual))
             out.setdefault(component, {})[ordinal] = actual
     return out, refusals
+
+
+def read_record(annotations: Mapping[str, str]) -> dict[str, dict[int, str]] | None:
+    """The ordinal record (``kbmc.io/instance-placement``) in ``annotations``: {} when there is none, None when
+    it cannot be read."""
+    raw = annotations.get(INSTANCES)
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+        return {comp: {int(o): str(p) for o, p in ordinals.items()} for comp, ordinals in data.items()}
+    except (ValueError, AttributeError, TypeError):
+        return None
+
+
+def write_record(record: Record) -> str:
+    """The ordinal record as the annotation's text (one text per record: an unchanged record is never rewritten)."""
+    return json.dumps({c: {str(o): p for o, p in sorted(items.items())} for c, items in record.items()},
+                      sort_keys=True, separators=(",", ":"))
+
+
+def record_planes(annotations: Mapping[str, str]) -> set[str]:
+    """Every data plane a Cluster's instances or shared objects may be in: its placement and its record."""
+    out = {p for p in (annotations.get(PLACEMENT) or "").split(",") if p}
+    return out | {p for ordinals in (read_record(annotations) or {}).values() for p in ordinals.values()}

@@ -3,6 +3,7 @@ where each copy goes (``unique``: only its pod's data plane; ``mirror`` or absen
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -58,3 +59,9 @@ def plan_services(component: ClusterComponentSpec, definition: ComponentDefiniti
             annotations=annotations, pod_service=pod_service, placement=placement,  # type: ignore[arg-type]
             spec=spec))
     return plans
+
+
+def ingress_addresses(service: Mapping[str, Any]) -> tuple[str, ...]:
+    """The addresses a LoadBalancer gave a Service (status.loadBalancer.ingress: ip, else hostname)."""
+    ingress = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    return tuple(a for i in ingress if (a := i.get("ip") or i.get("hostname")))

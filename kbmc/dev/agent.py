@@ -15,13 +15,13 @@ Run as ``python -m kbmc.dev.agent --kubeconfig F --cluster NAME --index I --volu
 from __future__ import annotations
 
 import argparse
-import datetime
+import contextlib
 import logging
 import shutil
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,10 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from kbmc import __version__
+from kbmc.core.clock import stamp
 from kbmc.dev import network
 from kbmc.dev.sandbox import Container, ImageBinaries, Sandbox, resolve_env, write_config_map
+from kbmc.errors import ApiError, ConflictError, NotFoundError
 from kbmc.kube.client import new_client
 from kbmc.kube.informer import Informer, Obj
 from kbmc.settings import Timeouts
@@ -39,8 +41,15 @@ log = logging.getLogger("kbmc.dev.agent")
 MERGE = "application/merge-patch+json"
 
 
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _call(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``method`` of the typed client, its error raised as kbmc's typed ``ApiError`` (``NotFoundError``,
+    ``ConflictError``, ...): the agent decides by type, as the rest of kbmc does."""
+    try:
+        return method(*args, **kwargs)
+    except ApiException as exc:
+        body = exc.body.encode() if isinstance(exc.body, str) else exc.body
+        where = "/".join(reversed([a for a in args if isinstance(a, str)]))  # the client takes name, namespace
+        raise ApiError.from_body(int(exc.status or 0), body, getattr(method, "__name__", "call"), where) from exc
 
 
 def _key(obj: Obj) -> str:
@@ -129,15 +138,12 @@ class Agent:
     def _ensure_node(self) -> None:
         body = {"metadata": {"name": self.node, "labels": {"kubernetes.io/hostname": self.node,
                                                             "kubernetes.io/os": "linux"}}}
-        try:
-            self.core.create_node(body)
-        except ApiException as exc:
-            if exc.status != 409:
-                raise
+        with contextlib.suppress(ConflictError):
+            _call(self.core.create_node, body)
         self._report_node()
 
     def _report_node(self) -> None:
-        now = _now()
+        now = stamp()
         capacity = {"cpu": "64", "memory": "256Gi", "pods": "1000", "ephemeral-storage": "1Ti"}
         status = {
             "addresses": [{"type": "InternalIP", "address": self.net.node_ip},
@@ -276,13 +282,13 @@ class Agent:
                                                    if i["name"] == c.name),
                      "imageID": "", "containerID": f"kbmc://{meta['uid']}/{c.name}", "ready": c.ready,
                      "started": True, "restartCount": c.restarts,
-                     "state": {"running": {"startedAt": c.started_at or _now()}}} for c in containers]
+                     "state": {"running": {"startedAt": c.started_at or stamp()}}} for c in containers]
         current = pod.get("status") or {}
         was_ready = _is_ready(current)
         restarts = [s.get("restartCount") for s in current.get("containerStatuses") or []]
         if current.get("phase") == "Running" and was_ready == ready and restarts == [c.restarts for c in containers]:
             return
-        now = _now()
+        now = stamp()
         ip = self.pod_ips.take(meta["uid"])
         conditions = [{"type": t, "status": "True", "lastTransitionTime": now} for t in ("PodScheduled", "Initialized")]
         conditions += [{"type": t, "status": "True" if ready else "False", "lastTransitionTime": now}
@@ -290,29 +296,23 @@ class Agent:
         status = {"phase": "Running", "hostIP": self.net.node_ip, "podIP": ip, "podIPs": [{"ip": ip}],
                   "startTime": current.get("startTime") or now, "conditions": conditions,
                   "containerStatuses": statuses}
-        try:
-            self.core.patch_namespaced_pod_status(meta["name"], meta["namespace"], {"status": status},
-                                                  _content_type=MERGE, _preload_content=False)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
+        with contextlib.suppress(NotFoundError):
+            _call(self.core.patch_namespaced_pod_status, meta["name"], meta["namespace"], {"status": status},
+                  _content_type=MERGE, _preload_content=False)
         log.info("pod=%s processes ready=%s restarts=%s", _key(pod), ready, [c.restarts for c in containers])
 
     def _bind(self, pod: Obj) -> None:
         meta = pod["metadata"]
         body = client.V1Binding(metadata=client.V1ObjectMeta(name=meta["name"], uid=meta["uid"]),
                                 target=client.V1ObjectReference(kind="Node", name=self.node))
-        try:
-            self.core.create_namespaced_pod_binding(meta["name"], meta["namespace"], body,
-                                                    _preload_content=False)
-        except ApiException as exc:
-            if exc.status not in (404, 409):
-                raise
+        with contextlib.suppress(NotFoundError, ConflictError):  # gone, or bound already
+            _call(self.core.create_namespaced_pod_binding, meta["name"], meta["namespace"], body,
+                  _preload_content=False)
         log.info("pod=%s bound node=%s", _key(pod), self.node)
 
     def _report_running(self, pod: Obj) -> None:
         meta, spec = pod["metadata"], pod["spec"]
-        now = _now()
+        now = stamp()
         ip = self.pod_ips.take(meta["uid"])
         started = pod.get("status", {}).get("startTime") or now
         conditions = [{"type": t, "status": "True", "lastTransitionTime": now}
@@ -326,11 +326,9 @@ class Agent:
         status = {"phase": "Running", "hostIP": self.net.node_ip, "podIP": ip, "podIPs": [{"ip": ip}],
                   "startTime": started, "conditions": conditions, "containerStatuses": containers}
         try:
-            self.core.patch_namespaced_pod_status(meta["name"], meta["namespace"], {"status": status},
-                                                  _content_type=MERGE)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
+            _call(self.core.patch_namespaced_pod_status, meta["name"], meta["namespace"], {"status": status},
+                  _content_type=MERGE)
+        except NotFoundError:
             return
         log.info("pod=%s running ip=%s", _key(pod), ip)
 
@@ -338,12 +336,9 @@ class Agent:
         meta = pod["metadata"]
         body = client.V1DeleteOptions(grace_period_seconds=0,
                                       preconditions=client.V1Preconditions(uid=meta["uid"]))
-        try:
-            self.core.delete_namespaced_pod(meta["name"], meta["namespace"], body=body,
-                                            _preload_content=False)
-        except ApiException as exc:
-            if exc.status not in (404, 409):
-                raise
+        with contextlib.suppress(NotFoundError, ConflictError):  # gone, or another pod of that name (uid precondition)
+            _call(self.core.delete_namespaced_pod, meta["name"], meta["namespace"], body=body,
+                  _preload_content=False)
         log.info("pod=%s deleted", _key(pod))
 
     # -- volumes ---------------------------------------------------------------------------------------
@@ -382,11 +377,8 @@ class Agent:
                              "name": meta["name"], "uid": meta["uid"]},
             },
         }
-        try:
-            self.core.create_persistent_volume(pv, _preload_content=False)
-        except ApiException as exc:
-            if exc.status != 409:
-                raise
+        with contextlib.suppress(ConflictError):
+            _call(self.core.create_persistent_volume, pv, _preload_content=False)
         self.core.patch_persistent_volume_status(pv_name, {"status": {"phase": "Bound"}}, _content_type=MERGE,
                                                  _preload_content=False)
         bound: dict[str, Any] = {"metadata": {"annotations": {"pv.kubernetes.io/bind-completed": "yes",
@@ -394,27 +386,23 @@ class Agent:
         if not spec.get("volumeName"):
             bound["spec"] = {"volumeName": pv_name}
         try:
-            self.core.patch_namespaced_persistent_volume_claim(meta["name"], meta["namespace"], bound,
-                                                               _content_type=MERGE, _preload_content=False)
+            _call(self.core.patch_namespaced_persistent_volume_claim, meta["name"], meta["namespace"], bound,
+                  _content_type=MERGE, _preload_content=False)
             status = {"phase": "Bound", "accessModes": access, "capacity": {"storage": storage}}
-            self.core.patch_namespaced_persistent_volume_claim_status(
-                meta["name"], meta["namespace"], {"status": status}, _content_type=MERGE,
-                _preload_content=False)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
+            _call(self.core.patch_namespaced_persistent_volume_claim_status, meta["name"], meta["namespace"],
+                  {"status": status}, _content_type=MERGE, _preload_content=False)
+        except NotFoundError:
             return
         log.info("pvc=%s bound pv=%s", _key(pvc), pv_name)
 
     def _delete_volume(self, pv_name: str) -> None:
         """Reclaim policy Delete: release the volume (so pv-protection lets go) and remove it."""
         try:
-            self.core.patch_persistent_volume_status(pv_name, {"status": {"phase": "Released"}},
-                                                     _content_type=MERGE, _preload_content=False)
-            self.core.delete_persistent_volume(pv_name, _preload_content=False)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
+            _call(self.core.patch_persistent_volume_status, pv_name, {"status": {"phase": "Released"}},
+                  _content_type=MERGE, _preload_content=False)
+            _call(self.core.delete_persistent_volume, pv_name, _preload_content=False)
+        except NotFoundError:
+            pass
         shutil.rmtree(self.volumes / pv_name, ignore_errors=True)
         log.info("pv=%s deleted", pv_name)
 
@@ -441,11 +429,9 @@ class Agent:
         meta = svc["metadata"]
         body: dict[str, Any] = {"status": {"loadBalancer": {"ingress": ingress or None}}}
         try:
-            self.core.patch_namespaced_service_status(meta["name"], meta["namespace"], body,
-                                                      _content_type=MERGE, _preload_content=False)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
+            _call(self.core.patch_namespaced_service_status, meta["name"], meta["namespace"], body,
+                  _content_type=MERGE, _preload_content=False)
+        except NotFoundError:
             return
         log.info("service=%s ingress=%s", _key(svc), ",".join(i["ip"] for i in ingress) or "-")
 

@@ -7,10 +7,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import urllib3
 from kubernetes import client, watch
 
-from kbmc.errors import ApiError
+from kbmc.errors import ApiError, KindNotServedError, NoAnswerError, NotFoundError
 from kbmc.kube import rest
 
 
@@ -44,10 +43,6 @@ def established(crd: dict[str, Any]) -> bool:
                for c in crd.get("status", {}).get("conditions") or [])
 
 
-class NotServedError(Exception):
-    """The API server does not serve a custom kind right now (starting, or not answering); the message says why."""
-
-
 @dataclass(frozen=True)
 class Listing:
     """Every object of one kind as the API server listed it."""
@@ -71,23 +66,22 @@ def list_served(api: client.ApiClient, kind: str, timeout: Any = (1, 30)) -> Lis
     """List every object of a custom ``kind`` once the API server serves it as it does in steady state: the
     kind is in its group's discovery (what kopf reads to decide what to watch) and answers a list. A kind whose
     CRD does not exist lists as empty and not installed; anything else (a starting server's 503 or bare 404,
-    no answer) raises ``NotServedError``."""
+    no answer) raises ``KindNotServedError``."""
     spec, crd = rest.KINDS[kind], crd_name(kind)
     try:
         discovery = rest.request(api, "GET", spec.prefix, timeout=timeout)
         if spec.plural in {r.get("name") for r in discovery.get("resources") or []}:
             body = rest.request(api, "GET", rest.path(kind), timeout=timeout)
             return Listing(list(body.get("items") or []), str(body["metadata"]["resourceVersion"]))
-        failure: Exception = NotServedError(f"not in the discovery of {spec.prefix}")
-    except (ApiError, urllib3.exceptions.HTTPError, OSError) as exc:
+        failure: Exception = KindNotServedError(f"not in the discovery of {spec.prefix}")
+    except (ApiError, NoAnswerError) as exc:
         failure = exc
     try:
         rest.request(api, "GET", rest.path("CustomResourceDefinition", name=crd), timeout=timeout)
-    except ApiError as exc:
-        if exc.not_found:
-            return Listing([], "")
-    except (urllib3.exceptions.HTTPError, OSError):
+    except NotFoundError:
+        return Listing([], "")
+    except (ApiError, NoAnswerError):
         pass
     reason = (f"{failure.status} {failure.api_message.strip()}" if isinstance(failure, ApiError) else
-              str(failure) if isinstance(failure, NotServedError) else f"no answer ({type(failure).__name__})")
-    raise NotServedError(f"{crd}: {reason}"[:300]) from failure
+              str(failure) if isinstance(failure, KindNotServedError) else "no answer")
+    raise KindNotServedError(f"{crd}: {reason}"[:300]) from failure

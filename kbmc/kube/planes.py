@@ -19,7 +19,7 @@ from kubernetes import client
 
 from kbmc.core import names
 from kbmc.core.plan import Key
-from kbmc.errors import ApiError, DataPlaneUnavailableError
+from kbmc.errors import ApiError, DataPlaneUnavailableError, NoAnswerError
 from kbmc.kube import rest
 from kbmc.kube.client import new_client, user_agent
 from kbmc.kube.informer import Informer, Obj, compact, ended, stale
@@ -28,6 +28,7 @@ from kbmc.settings import Timeouts
 log = logging.getLogger(__name__)
 MANAGED_KINDS = ("Pod", "PersistentVolumeClaim", "Service", "ConfigMap", "ServiceAccount", "Role", "RoleBinding")
 SELECTOR = f"{names.MANAGED_BY}={names.MANAGER}"
+NOT_SYNCED = "not synced yet"
 
 
 class Cache:
@@ -116,7 +117,7 @@ class _Refusing:
 
 @dataclass
 class PlaneState:
-    """What the runtime knows of a data plane: the SRE's decision and observed health."""
+    """The SRE's decision about a data plane, from its DataPlane object (replaced whole when that changes)."""
 
     name: str
     context: str
@@ -124,20 +125,72 @@ class PlaneState:
     reason: str = ""
     allowed_namespaces: tuple[str, ...] = ()
     service_annotations: dict[str, str] = field(default_factory=dict)
-    reachable: bool | None = None
+
+
+@dataclass(frozen=True)
+class HealthView:
+    """Observed health at one moment."""
+
+    reachable: bool | None
+    """None until the first probe (or the value the DataPlane's status had when kbmc started)."""
+    message: str = ""
     last_contact: str | None = None
     server_version: str | None = None
-    message: str = ""
-    unanswered: int = 0
-    """Writes in a row that got no answer (reset by any answer)."""
+
+
+class Health:
+    """Observed health of a data plane, changed by the probe and by the writes of every worker, under its own
+    lock: each change is one step (a probe's answer and a worker's missing answer never interleave)."""
+
+    def __init__(self, reachable: bool | None = None, last_contact: str | None = None) -> None:
+        self._lock = threading.Lock()
+        self._view = HealthView(reachable, last_contact=last_contact)
+        self._unanswered = 0
+        """Writes in a row that got no answer (reset by any answer)."""
+
+    def view(self) -> HealthView:
+        return self._view
+
+    @property
+    def reachable(self) -> bool | None:
+        return self._view.reachable
+
+    def answered(self, version: str | None = None) -> bool:
+        """An answer (a probe's, when ``version`` is given; else a write's). Return whether the data plane was
+        counted unreachable before."""
+        with self._lock:
+            self._unanswered = 0
+            if version is None:
+                return False
+            recovered = self._view.reachable is False
+            self._view = HealthView(True, "", self._view.last_contact, version)
+            return recovered
+
+    def probe_failed(self, message: str) -> None:
+        with self._lock:
+            self._view = HealthView(False, message[:300], self._view.last_contact, self._view.server_version)
+
+    def write_unanswered(self, message: str, limit: int) -> None:
+        """A write that got no answer; the ``limit``-th in a row counts the data plane unreachable (every other
+        Cluster skips it until the next probe answers)."""
+        with self._lock:
+            self._unanswered += 1
+            if self._unanswered >= limit:
+                self._view = HealthView(False, message[:300], self._view.last_contact, self._view.server_version)
+
+    def contacted(self, stamp: str) -> None:
+        with self._lock:
+            self._view = HealthView(self._view.reachable, self._view.message, stamp, self._view.server_version)
 
 
 class Plane:
     """One data plane: its client (or the refusing stand-in), its informers and its cache."""
 
-    def __init__(self, state: PlaneState, kubeconfig: dict[str, Any] | None, timeouts: Timeouts,
+    def __init__(self, state: PlaneState, health: Health, kubeconfig: dict[str, Any] | None, timeouts: Timeouts,
                  on_change: Callable[[str, set[str]], None], config_error: str | None = None) -> None:
         self.state = state
+        self.health = health
+        """Observed health; carried over when the Plane is made anew (a DataPlane or its credentials changed)."""
         self.cache = Cache(state.name)
         self._on_change = on_change
         self._informers: list[Informer] = []
@@ -172,6 +225,19 @@ class Plane:
 
     def synced(self) -> bool:
         return bool(self._informers) and all(i.synced.is_set() for i in self._informers)
+
+    def unusable(self) -> str | None:
+        """Why kbmc cannot work in this data plane right now (None when it can)."""
+        if not self.state.available:
+            return f"marked unavailable: {self.state.reason}"
+        if self.error:
+            return self.error
+        health = self.health.view()
+        if health.reachable is False:
+            return f"unreachable: {health.message}"
+        if not self.synced():
+            return NOT_SYNCED
+        return None
 
     def stopped_informers(self) -> list[str]:
         """Informers of this data plane that have ended although it was not stopped."""
@@ -214,16 +280,10 @@ class Plane:
             version = self.call("GET", "/version")
         except DataPlaneUnavailableError:
             return False
-        except (ApiError, OSError, Exception) as exc:  # any failure to get an answer is unreachability
-            self.state.reachable = False
-            self.state.message = f"{type(exc).__name__}: {exc}"[:300]
+        except (ApiError, NoAnswerError) as exc:  # any failure to get an answer is unreachability
+            self.health.probe_failed(f"{type(exc).__name__}: {exc}")
             return False
-        recovered = self.state.reachable is False
-        self.state.reachable = True
-        self.state.unanswered = 0
-        self.state.server_version = str(version.get("gitVersion", ""))
-        self.state.message = ""
-        return recovered
+        return self.health.answered(str(version.get("gitVersion", "")))
 
 
 def _pod_essentials(pod: Obj) -> Obj:

@@ -1,6 +1,7 @@
 """Plain-dict REST calls for the kinds kbmc manages: one code path for every kind, no model
-deserialisation, errors mapped to ``ApiError`` carrying the API's Status, retries (tenacity) only on
-429, 5xx and refused connections, never on a timeout (a hung data plane must fail fast)."""
+deserialisation, errors mapped to the typed ``ApiError`` subclasses carrying the API's Status and a missing
+answer to ``NoAnswerError``, retries (tenacity) only on 429 and 5xx, never on a refused connection or a timeout
+(a data plane that is down or hung must fail fast)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import urllib3
 from kubernetes import client
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from kbmc.errors import ApiError
+from kbmc.errors import ApiError, ForbiddenError, NoAnswerError, ServerError, TooManyRequestsError
 
 Obj = dict[str, Any]
 MERGE_PATCH = "application/merge-patch+json"
@@ -67,11 +68,10 @@ def path(kind: str, namespace: str | None = None, name: str | None = None, subre
 
 
 def _retryable(exc: BaseException) -> bool:
-    if isinstance(exc, ApiError):
-        # the ServiceAccount admission plugin reads a cache: a just-created account may not be in it yet
-        lagging = exc.status == 403 and "error looking up service account" in exc.api_message
-        return exc.status == 429 or exc.status >= 500 or lagging
-    return isinstance(exc, urllib3.exceptions.NewConnectionError)
+    # the ServiceAccount admission plugin reads a cache: a just-created account may not be in it yet (the
+    # API server says so only in its message)
+    lagging = isinstance(exc, ForbiddenError) and "error looking up service account" in exc.api_message
+    return isinstance(exc, TooManyRequestsError | ServerError) or lagging
 
 
 def request(api: client.ApiClient, method: str, url_path: str, *, body: Any = None,
@@ -83,7 +83,12 @@ def request(api: client.ApiClient, method: str, url_path: str, *, body: Any = No
         url += "?" + urllib.parse.urlencode({k: _query_value(v) for k, v in query.items() if v is not None})
     headers = {**api.default_headers, "Accept": accept, "Content-Type": content_type}
     api.update_params_for_auth(headers, [], ["BearerToken"], url_path, method, body)
-    response = api.call_api(method, url, header_params=headers, body=body, _request_timeout=timeout)
+    try:
+        response = api.call_api(method, url, header_params=headers, body=body, _request_timeout=timeout)
+    except (urllib3.exceptions.HTTPError, client.exceptions.ApiException) as exc:  # the client's: an SSL error
+        cause = getattr(exc, "reason", None) or exc
+        raise NoAnswerError(f"{method} {url_path}: no answer ({type(cause).__name__}: {cause})"[:300],
+                            refused=isinstance(cause, urllib3.exceptions.NewConnectionError)) from exc
     raw = response.response
     if not 200 <= response.status <= 299:
         raise ApiError.from_body(response.status, raw.data, method, url_path)
@@ -121,9 +126,9 @@ def _query_value(value: Any) -> str:
 
 call = retry(retry=retry_if_exception(_retryable), stop=stop_after_attempt(5),
              wait=wait_exponential_jitter(multiplier=0.1, max=1.0, jitter=0.1), reraise=True)(request)
-"""``request`` with retries on 429, 5xx, a refused connection and the ServiceAccount cache lag (about 1.5 s
-in all). The jitter keeps callers refused at the same moment (the writes of several Clusters to one busy data
-plane) from retrying in step, and colliding again, every time."""
+"""``request`` with retries on 429, 5xx and the ServiceAccount cache lag (about 1.5 s in all). The jitter keeps
+callers refused at the same moment (the writes of several Clusters to one busy data plane) from retrying in
+step, and colliding again, every time."""
 
 
 def events(response: Any) -> Iterator[Obj]:

@@ -4,43 +4,56 @@ next pass does not repeat a write the watch has not delivered yet."""
 
 from __future__ import annotations
 
-import datetime
+import contextlib
 import logging
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 
-import urllib3
-
+from kbmc.core import clock
 from kbmc.core.plan import Intent
-from kbmc.errors import ApiError
+from kbmc.errors import ConflictError, KbmcError, NoAnswerError, NotFoundError
 from kbmc.kube import rest
 from kbmc.kube.informer import slim
 from kbmc.kube.planes import Plane
 from kbmc.operator import metrics
 
 log = logging.getLogger("kbmc.operator.apply")
-UNANSWERED_LIMIT = 3
-"""Writes in a row without an answer before a data plane counts as unreachable: one slow answer from a busy
-API server is not an outage, and marking it would make every Cluster on it report (and write) twice."""
 
 
-def apply_plane(plane: Plane, intents: list[Intent], cluster: str) -> str | None:
-    """Apply ``intents``; None when all succeeded, else what failed (for a condition message)."""
+def apply_plane(plane: Plane, intents: list[Intent], cluster: str, unanswered_limit: int
+                ) -> tuple[list[Intent], str | None]:
+    """Apply ``intents``; return those that succeeded and what failed, if anything (for a condition message).
+    A write without an answer counts towards ``unanswered_limit`` (then the data plane is unreachable until its
+    next probe answers); only kbmc's own errors are failures, anything else is a bug and raised."""
+    done: list[Intent] = []
     for intent in intents:
         try:
             _apply(plane, intent)
-            plane.state.unanswered = 0
-        except Exception as exc:
+            plane.health.answered()
+        except KbmcError as exc:
             metrics.API_ERRORS.labels(plane.name, intent.action).inc()
-            if isinstance(exc, urllib3.exceptions.HTTPError):
-                plane.state.unanswered += 1
-                if plane.state.unanswered >= UNANSWERED_LIMIT:
-                    # every other Cluster skips this data plane until the next probe answers
-                    plane.state.reachable = False
-                    plane.state.message = f"{type(exc).__name__}: {exc}"[:300]
+            if isinstance(exc, NoAnswerError):
+                plane.health.write_unanswered(f"{type(exc).__name__}: {exc}", unanswered_limit)
             message = f"{intent.describe()} in data plane {plane.name}: {exc}"
             log.warning("cluster=%s dataplane=%s failed=%s", cluster, plane.name, message)
-            return message
+            return done, message
+        done.append(intent)
         log.info("cluster=%s dataplane=%s %s", cluster, plane.name, intent.describe())
-    return None
+    return done, None
+
+
+def apply_all(pool: ThreadPoolExecutor, planes: Mapping[str, Plane], intents: Mapping[str, list[Intent]],
+              cluster: str, unanswered_limit: int) -> tuple[dict[str, list[Intent]], dict[str, str]]:
+    """Each data plane's intents, the data planes in parallel; what each accepted, and what each refused."""
+    futures: dict[str, Future[tuple[list[Intent], str | None]]] = {
+        name: pool.submit(apply_plane, planes[name], items, cluster, unanswered_limit)
+        for name, items in intents.items() if name in planes}
+    done, failures = {}, {}
+    for name, future in futures.items():
+        done[name], failure = future.result()
+        if failure:
+            failures[name] = failure
+    return done, failures
 
 
 def _apply(plane: Plane, intent: Intent) -> None:
@@ -49,34 +62,26 @@ def _apply(plane: Plane, intent: Intent) -> None:
         assert intent.body is not None
         try:
             created = plane.call("POST", rest.path(intent.kind, intent.namespace), body=intent.body)
-        except ApiError as exc:
-            if exc.status == 409:
-                return  # already there: the watch will bring it
-            if exc.status == 404 and "namespaces" in exc.api_message:
-                _create_namespace(plane, intent.namespace)
-                created = plane.call("POST", rest.path(intent.kind, intent.namespace), body=intent.body)
-            else:
+        except ConflictError:
+            return  # already there: the watch will bring it
+        except NotFoundError as exc:
+            if exc.kind != "namespaces":
                 raise
+            _create_namespace(plane, intent.namespace)
+            created = plane.call("POST", rest.path(intent.kind, intent.namespace), body=intent.body)
         plane.cache.upsert(slim({**created, "kind": intent.kind}))
     elif intent.action == "patch":
         patched = plane.call("PATCH", rest.path(intent.kind, intent.namespace, intent.name), body=intent.body,
                              content_type=rest.MERGE_PATCH)
         plane.cache.upsert(slim({**patched, "kind": intent.kind}))
     else:
-        try:
+        with contextlib.suppress(NotFoundError):
             plane.call("DELETE", rest.path(intent.kind, intent.namespace, intent.name),
                        body={"propagationPolicy": "Background"})
-        except ApiError as exc:
-            if exc.status != 404:
-                raise
-        plane.cache.mark_deleting(intent.kind, intent.namespace, intent.name,
-                                  datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        plane.cache.mark_deleting(intent.kind, intent.namespace, intent.name, clock.stamp())
 
 
 def _create_namespace(plane: Plane, namespace: str) -> None:
     metrics.API_REQUESTS.labels(plane.name, "create").inc()
-    try:
+    with contextlib.suppress(ConflictError):
         plane.call("POST", rest.path("Namespace"), body={"metadata": {"name": namespace}})
-    except ApiError as exc:
-        if exc.status != 409:
-            raise

@@ -24,12 +24,6 @@ from kbmc.operator.sweep import Sweeper
 from kbmc.settings import Settings
 
 log = logging.getLogger("kbmc.operator")
-RESTART_BACKOFF = (0.5, 30.0)
-"""Seconds before kopf's watches start again after an API error: first, and at most (doubling in between)."""
-STABLE_RUN = 60.0
-"""A run of kopf's watches that lasted this long starts the backoff afresh."""
-WATCHDOG_SECONDS = 1.0
-"""How often the operator checks that its parts still run."""
 
 
 @dataclass(frozen=True)
@@ -123,7 +117,7 @@ class _Reactor:
         self._restart = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.crds = watches.CrdWatch(rt, lambda _kind: self._call(self._restart.set))
-        self.sweeper = Sweeper(rt, self.halt)
+        self.sweeper = Sweeper(rt.parts, self.halt)
 
     def stopped_parts(self) -> list[str]:
         """What the operator cannot work without and has ended (the liveness endpoint fails while any has)."""
@@ -147,7 +141,8 @@ class _Reactor:
         registry = build_registry(self.rt)
         self.crds.start()
         self.sweeper.start()
-        delay = RESTART_BACKOFF[0]
+        tuning = self.rt.settings.watches
+        delay = tuning.restart_backoff[0]
         try:
             while not self.halt.is_set():
                 for sig in (signal.SIGINT, signal.SIGTERM):  # kopf replaces them with its own while it runs
@@ -161,15 +156,15 @@ class _Reactor:
                 try:
                     await kopf.operator(registry=registry, clusterwide=True, standalone=True, stop_flag=self._restart)
                 except watches.TRANSIENT as exc:
-                    if loop.time() - started > STABLE_RUN:
-                        delay = RESTART_BACKOFF[0]
+                    if loop.time() - started > tuning.stable_run:
+                        delay = tuning.restart_backoff[0]
                     reason = watches.reason(exc)
                     metrics.WATCH_RESTARTS.labels(reason).inc()
                     log.warning("kopf's watches of the control plane stopped (%s: %s); watching again in %.1f s",
                                 reason, str(exc)[:200] or type(exc).__name__, delay)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._restart.wait(), delay)
-                    delay = min(delay * 2, RESTART_BACKOFF[1])
+                    delay = min(delay * 2, tuning.restart_backoff[1])
                 except Exception:
                     log.critical("kopf's reactor failed; exiting so that the operator is restarted", exc_info=True)
                     return 1
@@ -183,7 +178,7 @@ class _Reactor:
 
     async def _watchdog(self) -> None:
         while not self.halt.is_set():
-            await asyncio.sleep(WATCHDOG_SECONDS)
+            await asyncio.sleep(self.rt.settings.watches.watchdog)
             parts = self.stopped_parts()
             if parts:
                 log.critical("operator part(s) stopped: %s; exiting so that the operator is restarted",

@@ -1,11 +1,13 @@
 """A work queue of Cluster keys, as controller-runtime's: a key is queued at most once, never processed by
 two workers at once, and a key marked dirty while it is processed runs again afterwards. A delayed key is
 held once, at its earliest due time, and forgotten when a worker takes the key before then (that pass sees
-everything the delay was waiting for)."""
+everything the delay was waiting for). Failures in a row are counted per key, as controller-runtime's rate
+limiter does: ``backoff`` gives the next delay of a table, ``forget`` starts it afresh."""
 
 from __future__ import annotations
 
 import heapq
+import random
 import threading
 import time
 from collections import deque
@@ -21,6 +23,7 @@ class WorkQueue:
         self._later: list[tuple[float, str]] = []
         self._due: dict[str, float] = {}
         self._closed = False
+        self._failures: dict[str, int] = {}
 
     def add(self, key: str, delay: float = 0.0) -> None:
         with self._cond:
@@ -70,6 +73,19 @@ class WorkQueue:
                 self._dirty.discard(key)
                 self._offer(key)
                 self._cond.notify()
+
+    def backoff(self, key: str, table: tuple[float, ...]) -> float:
+        """The next delay of ``table`` for ``key``'s failures in a row, less up to a half at random: keys that
+        failed together (one busy data plane) do not retry in step."""
+        with self._cond:
+            attempt = self._failures.get(key, 0)
+            self._failures[key] = attempt + 1
+        return table[min(attempt, len(table) - 1)] * random.uniform(0.5, 1.0)
+
+    def forget(self, key: str) -> None:
+        """``key`` succeeded: its next failure starts the backoff afresh."""
+        with self._cond:
+            self._failures.pop(key, None)
 
     def close(self) -> None:
         with self._cond:

@@ -12,12 +12,12 @@ import logging
 import threading
 
 from kbmc.core import names
+from kbmc.core.decide import KEPT_BY_HALT
 from kbmc.core.plan import Intent
+from kbmc.errors import KbmcError, SweepError
 from kbmc.kube.planes import Plane
 from kbmc.operator.apply import apply_plane
-from kbmc.operator.cleanup import KEPT_BY_HALT
-from kbmc.operator.reconcile import usable
-from kbmc.operator.runtime import Runtime
+from kbmc.operator.prepare import Parts
 
 log = logging.getLogger("kbmc.operator.sweep")
 
@@ -25,36 +25,37 @@ log = logging.getLogger("kbmc.operator.sweep")
 class Sweeper(threading.Thread):
     """Sweeps every data plane once it is synced after it (re)appeared or answered again."""
 
-    def __init__(self, rt: Runtime, halt: threading.Event) -> None:
+    def __init__(self, parts: Parts, halt: threading.Event) -> None:
         super().__init__(name="sweep", daemon=True)
-        self.rt, self.halt = rt, halt
+        self.parts, self.halt = parts, halt
         self._done: dict[str, Plane] = {}
         """Data plane -> the Plane (its informers' generation) swept last; dropped when it stops answering."""
 
     def run(self) -> None:
-        while not self.halt.wait(self.rt.settings.probe_interval):
-            if not self.rt.clusters_listed.is_set():
+        while not self.halt.wait(self.parts.settings.dataplanes.probe_interval):
+            if not self.parts.state.clusters_listed.is_set():
                 continue
-            for plane in list(self.rt.planes.values()):
-                if plane.state.reachable is False:
+            for plane in self.parts.dataplanes.all().values():
+                if plane.health.reachable is False:
                     self._done.pop(plane.name, None)  # answering again later: sweep again
-                elif self._done.get(plane.name) is not plane and usable(plane) is None:
+                elif self._done.get(plane.name) is not plane and plane.unusable() is None:
                     try:
-                        sweep(self.rt, plane)
+                        sweep(self.parts, plane)
                         self._done[plane.name] = plane
-                    except Exception:  # a data plane failing half-way: the next round tries again
-                        log.exception("dataplane=%s sweep failed", plane.name)
+                    except KbmcError as exc:  # a data plane failing half-way: the next round tries again
+                        log.warning("dataplane=%s sweep failed: %s", plane.name, exc)
 
 
-def sweep(rt: Runtime, plane: Plane) -> None:
+def sweep(parts: Parts, plane: Plane) -> None:
     """Remove the objects in ``plane`` of Clusters the control plane no longer has (PVCs, ConfigMaps and Secrets
     kept), and report what was removed and what was kept."""
-    for uid in sorted(plane.cache.owners() - set(rt.uids)):
+    uids = parts.state.uids
+    for uid in sorted(plane.cache.owners() - set(uids)):
         objects = {key: obj for key, obj in plane.cache.owned_by(uid).items()
                    if names.made_for(*key, labels := obj["metadata"].get("labels") or {}, key[1],
                                      labels.get(names.INSTANCE, ""))
                    and not obj["metadata"].get("deletionTimestamp")}
-        if not objects or uid in rt.uids:
+        if not objects or uid in uids:
             continue
         removed = sorted(key for key in objects if key[0] not in KEPT_BY_HALT)
         if not removed:
@@ -62,11 +63,12 @@ def sweep(rt: Runtime, plane: Plane) -> None:
         kept = sorted(key for key in objects if key[0] in KEPT_BY_HALT)
         some = next(iter(objects.values()))["metadata"]
         cluster = f"{some.get('namespace')}/{(some.get('labels') or {}).get(names.INSTANCE)}"
-        failure = apply_plane(plane, [Intent("delete", *key) for key in removed], cluster)
+        _, failure = apply_plane(plane, [Intent("delete", *key) for key in removed], cluster,
+                                 parts.settings.dataplanes.unanswered_limit)
         if failure:
-            raise RuntimeError(failure)
+            raise SweepError(failure)
         message = (f"Cluster {cluster} (uid {uid}) no longer exists: removed {len(removed)} of its objects in "
                    f"data plane {plane.name}; kept {', '.join(f'{k[0]} {k[2]}' for k in kept) or 'nothing'} "
                    "(delete them by hand if they are not needed)")
         log.warning("dataplane=%s %s", plane.name, message)
-        rt.posting.submit(rt.event, "DataPlane", plane.name, None, "Warning", "OrphansRemoved", message[:1000])
+        parts.writes.post("DataPlane", plane.name, None, "Warning", "OrphansRemoved", message[:1000])

@@ -19,8 +19,9 @@ import aiohttp
 from kopf._cogs.clients.errors import APIError, APISessionClosed
 from kopf._cogs.clients.watching import WatchingError
 
+from kbmc.errors import KindNotServedError
 from kbmc.kube import rest
-from kbmc.kube.crds import Listing, NotServedError, crd_name, established, list_served
+from kbmc.kube.crds import Listing, crd_name, established, list_served
 from kbmc.kube.informer import Informer, Obj, ended
 from kbmc.operator import metrics
 from kbmc.operator.runtime import Runtime
@@ -30,8 +31,6 @@ KINDS = ("DataPlane", "ComponentDefinition", "Cluster")
 """The kinds kopf watches, in the order a catching-up runtime takes them in (what Clusters refer to first)."""
 TRANSIENT = (APIError, APISessionClosed, WatchingError, aiohttp.ClientError, TimeoutError, OSError)
 """What stops kopf's watches because of the API server (kopf's own error types): the watches start again."""
-WAIT_BACKOFF = (0.2, 5.0)
-"""Seconds between checks while the control plane does not serve a kind: first, and at most."""
 
 
 def reason(exc: BaseException) -> str:
@@ -45,14 +44,15 @@ def wait_served(rt: Runtime, halt: threading.Event) -> dict[str, bool] | None:
     the runtime and return which kinds are installed; None when ``halt`` is set first. Each change of what it
     waits for is logged; a kind whose CRD is not installed is reported (log, ``kbmc_kind_served`` 0) and not
     waited for."""
-    delay, said = WAIT_BACKOFF[0], ""
+    first, most = rt.settings.watches.served_backoff
+    delay, said = first, ""
     while not halt.is_set():
         listings: dict[str, Listing] = {}
         waiting: list[str] = []
         for kind in KINDS:
             try:
                 listings[kind] = list_served(rt.control, kind)
-            except NotServedError as exc:
+            except KindNotServedError as exc:
                 waiting.append(str(exc))
             metrics.KIND_SERVED.labels(kind).set(1 if kind in listings and listings[kind].installed else 0)
         if not waiting:
@@ -62,7 +62,7 @@ def wait_served(rt: Runtime, halt: threading.Event) -> dict[str, bool] | None:
             log.warning("waiting for the control plane to serve kbmc's kinds: %s", message)
             said = message
         halt.wait(delay)
-        delay = min(delay * 2, WAIT_BACKOFF[1])
+        delay = min(delay * 2, most)
     else:
         return None
     for kind, listing in listings.items():

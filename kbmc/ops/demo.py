@@ -4,21 +4,23 @@ data planes, in one command."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kbmc import settings
 from kbmc.dev import procs
 from kbmc.dev.bed import CONTROL, Bed, BedState
-from kbmc.errors import ApiError
+from kbmc.errors import ConflictError
 from kbmc.kube import rest
 from kbmc.kube.client import new_client, user_agent
 from kbmc.kube.wait import wait_object
 from kbmc.ops import install
 
-NAMESPACE = "kb-system"
-SECRET = "kbmc-dataplanes"
+NAMESPACE = settings.NAMESPACE
+SECRET = settings.KUBECONFIG_SECRET
 CLUSTER = "demo-etcd"
 
 
@@ -73,11 +75,8 @@ def start_operator(bed: Bed) -> None:
 
 def _create(api: Any, body: dict[str, Any]) -> None:
     meta = body["metadata"]
-    try:
+    with contextlib.suppress(ConflictError):
         rest.call(api, "POST", rest.path(body["kind"], meta.get("namespace")), body=body)
-    except ApiError as exc:
-        if exc.status != 409:
-            raise
 
 
 def etcdctl_hint(bed_bin: Path, addresses: list[str]) -> str:

@@ -8,16 +8,17 @@ SelfSubjectAccessReview of each permission. Idempotent (server-side apply); ever
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from kbmc import __version__
+from kbmc import __version__, settings
 from kbmc.api.crd import all_crds
 from kbmc.core import names
 from kbmc.core.kubeconfig import from_secret
-from kbmc.errors import ApiError, InstallError, KubeconfigError
+from kbmc.errors import ConflictError, ForbiddenError, InstallError, KubeconfigError, NotFoundError
 from kbmc.kube import rest
 from kbmc.kube.client import Api, new_client, user_agent
 from kbmc.kube.crds import apply_crds
@@ -33,7 +34,7 @@ Progress = Callable[[str], None]
 class Options:
     kubeconfig_secret: str
     contexts: list[str]
-    namespace: str = "kb-system"
+    namespace: str = settings.NAMESPACE
     image: str = DEFAULT_IMAGE
     local: bool = False
 
@@ -51,9 +52,7 @@ def secret_kubeconfig(control: Api, namespace: str, secret: str) -> dict[str, An
     where = f"Secret {namespace}/{secret}"
     try:
         body = rest.call(control, "GET", rest.path("Secret", namespace, secret))
-    except ApiError as exc:
-        if exc.status != 404:
-            raise
+    except NotFoundError as exc:
         raise InstallError(f"{where} not found: create it with `kubectl -n {namespace} create secret generic "
                            f"{secret} --from-file=kubeconfig=PATH`") from exc
     try:
@@ -86,8 +85,9 @@ def install(control: Api, options: Options, progress: Progress) -> list[PlaneRep
     if unreachable:
         raise InstallError("; ".join(f"data plane {r.name} {' '.join(r.notes)}" for r in unreachable))
     progress("data planes reachable: " + ", ".join(f"{r.name} ({r.version})" for r in reports))
-    apply_crds(control, list(all_crds().values()))
-    progress("CRDs established: clusters, componentdefinitions, dataplanes")
+    crds = list(all_crds().values())
+    apply_crds(control, crds)
+    progress("CRDs established: " + ", ".join(c["spec"]["names"]["plural"] for c in crds))
     for manifest in operator_manifests(ns):
         rest.apply(control, manifest)
     progress(f"operator ServiceAccount and RBAC ({OPERATOR})")
@@ -98,11 +98,8 @@ def install(control: Api, options: Options, progress: Progress) -> list[PlaneRep
     for context in options.contexts:
         body = {"apiVersion": "kbmc.io/v1alpha1", "kind": "DataPlane", "metadata": {"name": context},
                 "spec": {"context": context}}
-        try:
+        with contextlib.suppress(ConflictError):
             rest.call(control, "POST", rest.path("DataPlane"), body=body)
-        except ApiError as exc:
-            if exc.status != 409:
-                raise
     progress(f"DataPlanes {', '.join(options.contexts)}")
     with ThreadPoolExecutor(max_workers=len(options.contexts)) as pool:
         reports = list(pool.map(lambda c: check_plane(kubeconfig, c, apply_rbac=True), options.contexts))
@@ -134,9 +131,7 @@ def check_plane(kubeconfig: dict[str, Any], context: str, apply_rbac: bool) -> P
         for manifest in data_plane_manifests():
             try:
                 rest.apply(api, manifest)
-            except ApiError as exc:
-                if exc.status != 403:
-                    raise
+            except ForbiddenError:
                 report.notes.append(f"ClusterRole {DATA_PLANE_ROLE} not applied (forbidden to this identity)")
     denied = missing_permissions(api)
     report.rbac_ok = not denied

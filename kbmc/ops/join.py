@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from kbmc.errors import ApiError, InstallError
+from kbmc.errors import InstallError, NotFoundError
 from kbmc.kube import rest
 from kbmc.kube.client import Api
 from kbmc.ops.install import secret_kubeconfig
@@ -47,10 +47,8 @@ def detach(control: Api, name: str, namespace: str, secret: str, placed: list[st
         raise InstallError(f"data plane {name} still holds Cluster(s) {', '.join(placed)}: delete or move them first")
     try:
         plane = rest.call(control, "GET", rest.path("DataPlane", name=name))
-    except ApiError as exc:
-        if exc.status == 404:
-            raise InstallError(f"no DataPlane named {name!r}") from exc
-        raise
+    except NotFoundError as exc:
+        raise InstallError(f"no DataPlane named {name!r}") from exc
     context = plane["spec"]["context"]
     rest.call(control, "DELETE", rest.path("DataPlane", name=name))
     kubeconfig = secret_kubeconfig(control, namespace, secret)

@@ -52,3 +52,14 @@ def test_delayed_key_held_once_at_its_earliest_time_and_dropped_when_taken_soone
     assert queue.get() == "c"  # not "b" a second time
     queue.done("c")
     assert len(queue) == 0
+
+
+def test_failures_in_a_row_back_off_per_key_with_jitter_and_a_success_starts_afresh() -> None:
+    queue = WorkQueue()
+    table = (2.0, 4.0, 8.0)
+    delays = [queue.backoff("a", table) for _ in range(4)]
+    bounds = [(1.0, 2.0), (2.0, 4.0), (4.0, 8.0), (4.0, 8.0)]  # a half at most taken off, the last entry kept
+    assert all(low <= d <= high for d, (low, high) in zip(delays, bounds, strict=True)), delays
+    assert queue.backoff("b", table) <= 2.0, "each key counts its own failures"
+    queue.forget("a")
+    assert queue.backoff("a", table) <= 2.0

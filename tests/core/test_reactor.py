@@ -24,7 +24,7 @@ from kopf._cogs.clients.errors import APINotFoundError, APIServerError
 from kbmc.kube.crds import Listing
 from kbmc.operator import handlers, health, metrics, watches
 from kbmc.operator.runtime import Runtime
-from kbmc.settings import Settings
+from kbmc.settings import Settings, WatchSettings
 
 Step = Callable[["handlers._Reactor", asyncio.Event], Any]
 
@@ -38,9 +38,7 @@ def reactor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[handler
         "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:9"}}],
         "users": [{"name": "u", "user": {"token": "t"}}],
         "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
-    monkeypatch.setattr(handlers, "RESTART_BACKOFF", (0.01, 0.05))
-    monkeypatch.setattr(handlers, "WATCHDOG_SECONDS", 0.05)
-    rt = Runtime(Settings(kubeconfig=kubeconfig))
+    rt = Runtime(Settings(kubeconfig=kubeconfig, watches=WatchSettings(restart_backoff=(0.01, 0.05), watchdog=0.05)))
     handle = handlers._Reactor(rt)
     monkeypatch.setattr(handle.crds, "start", lambda: None)  # no CRD informers against a server that is not there
     yield handle
@@ -140,10 +138,10 @@ def test_catching_up_drops_only_what_a_newer_list_lacks(reactor: handlers._React
     for name, version in (("kept", 5), ("deleted", 7), ("newer", 10)):
         rt.observe_cluster("ADDED", cluster(name, version))
     rt.catch_up("Cluster", Listing([cluster("kept", 5), cluster("created", 9)], "8"))
-    assert sorted(rt.clusters) == ["ns/created", "ns/kept", "ns/newer"], \
+    assert sorted(rt.state.clusters) == ["ns/created", "ns/kept", "ns/newer"], \
         "'newer' was seen after the list was made: its absence there proves nothing"
     rt.catch_up("Cluster", Listing([], ""))
-    assert rt.clusters == {}, "a kind whose CRD is not installed has nothing"
+    assert rt.state.clusters == {}, "a kind whose CRD is not installed has nothing"
 
 
 def test_liveness_fails_naming_what_stopped() -> None:

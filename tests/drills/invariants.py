@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import time
 
-import urllib3
-
 from kbmc.core import names
+from kbmc.errors import NoAnswerError
 from tests.kube import Clusters
 from tests.operator.helpers import PLANES, get_cluster, objects, phase_is, record, wait_cluster
 
@@ -45,7 +44,7 @@ def converged(clusters: Clusters, namespace: str, name: str, timeout: float = 90
         try:
             check_cluster(clusters, namespace, name)
             return
-        except (AssertionError, urllib3.exceptions.HTTPError):
+        except (AssertionError, NoAnswerError):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)

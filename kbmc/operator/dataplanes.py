@@ -1,0 +1,173 @@
+"""The data-plane set: one ``Plane`` per DataPlane object (client, informers, cache, health), made anew when the
+DataPlane or its credentials in the kubeconfig Secret change; the health probe, and each data plane's health
+in its DataPlane's status."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from kbmc.api.dataplane import DataPlane
+from kbmc.core import clock
+from kbmc.core.kubeconfig import from_secret
+from kbmc.errors import KubeconfigError
+from kbmc.kube.informer import Obj
+from kbmc.kube.planes import Health, Plane, PlaneState, context_digest
+from kbmc.operator import metrics
+from kbmc.operator.writes import Writes
+from kbmc.settings import DataPlaneSettings, StatusSettings
+
+log = logging.getLogger("kbmc.operator.dataplanes")
+
+
+class DataPlanes:
+    def __init__(self, settings: DataPlaneSettings, status: StatusSettings, writes: Writes,
+                 on_change: Callable[[str, set[str]], None], on_any_change: Callable[[], None]) -> None:
+        self.settings, self._status = settings, status
+        self._writes = writes
+        self._on_change = on_change
+        """Data plane, Cluster uids: objects of those Clusters changed there."""
+        self._on_any_change = on_any_change
+        """The set of data planes changed, or one answers again: every Cluster is looked at."""
+        self._lock = threading.Lock()
+        self._planes: dict[str, Plane] = {}
+        self._kubeconfig: dict[str, Any] | None = None
+        self._kubeconfig_error: str | None = "kubeconfig Secret not read yet"
+        self._bodies: dict[str, Obj] = {}
+        self.pool = ThreadPoolExecutor(max_workers=settings.connections, thread_name_prefix="plane")
+        """Requests to data planes: a pass writes to its data planes in parallel, the probe asks each at once."""
+
+    def get(self, name: str) -> Plane | None:
+        return self._planes.get(name)
+
+    def all(self) -> dict[str, Plane]:
+        """A copy of the set (name -> Plane)."""
+        return dict(self._planes)
+
+    def stop(self) -> None:
+        with self._lock:
+            for plane in self._planes.values():
+                plane.stop()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def stopped_parts(self) -> list[str]:
+        return [name for plane in self.all().values() for name in plane.stopped_informers()]
+
+    # -- the set ---------------------------------------------------------------------------------------
+
+    def kubeconfig_secret(self, event: str, obj: Obj, where: str) -> None:
+        """Take in the kubeconfig Secret (``where`` names it in errors; its text never appears)."""
+        if event == "DELETED":
+            self._set_kubeconfig(None, f"{where} is missing")
+            return
+        try:
+            parsed = from_secret(obj.get("data"), where)
+        except KubeconfigError as exc:
+            self._set_kubeconfig(None, str(exc))
+            return
+        self._set_kubeconfig(parsed, None)
+
+    def _set_kubeconfig(self, kubeconfig: dict[str, Any] | None, error: str | None) -> None:
+        with self._lock:
+            self._kubeconfig, self._kubeconfig_error = kubeconfig, error
+        if error:
+            log.warning("kubeconfig error=%s", error)
+        self.sync()
+
+    def sync(self, bodies: dict[str, Obj] | None = None) -> None:
+        """Bring the running data planes in line with the DataPlane objects (``bodies``, when they changed) and
+        the kubeconfig Secret. One context, one DataPlane: a later DataPlane naming a context an earlier one has
+        is refused (it would write the same objects twice)."""
+        changed = False
+        with self._lock:
+            if bodies is not None:
+                self._bodies = bodies
+            wanted = {name: _plane_state(body) for name, body in self._bodies.items()}
+            owner: dict[str, str] = {}  # context -> the oldest DataPlane naming it
+            for name in sorted(self._bodies, key=lambda n: (
+                    self._bodies[n]["metadata"].get("creationTimestamp", ""), n)):
+                owner.setdefault(wanted[name][0].context, name)
+            planes = dict(self._planes)
+            for name in list(planes):
+                if name not in wanted:
+                    planes.pop(name).stop()
+                    changed = True
+            for name, (state, recorded) in wanted.items():
+                current = planes.get(name)
+                first = owner[state.context]
+                digest = context_digest(self._kubeconfig, state.context) if first == name else f"taken by {first}"
+                if current is not None and (current.state.available, current.state.context, current.config_digest) == (
+                        state.available, state.context, digest):
+                    current.state = state  # the reason, namespaces or Service defaults: nothing to restart
+                    continue
+                health = recorded if current is None else current.health
+                if current is not None:
+                    current.stop()
+                if first == name:
+                    planes[name] = Plane(state, health, self._kubeconfig, self.settings.timeouts, self._on_change,
+                                         self._kubeconfig_error)
+                else:
+                    planes[name] = Plane(state, health, None, self.settings.timeouts, self._on_change,
+                                         f"context {state.context} is already the data plane of DataPlane "
+                                         f"{first}: one context, one DataPlane")
+                    planes[name].config_digest = digest
+                log.info("dataplane=%s available=%s context=%s", name, state.available, state.context)
+                changed = True
+            self._planes = planes
+        if changed:
+            self._on_any_change()
+
+    # -- health ----------------------------------------------------------------------------------------
+
+    def probe_loop(self, stop: threading.Event) -> None:
+        """Probe every available data plane each ``probe_interval`` and report its health; when one answers again,
+        every Cluster is looked at (those that skipped it are not polled meanwhile)."""
+        contact: dict[str, float] = {}
+        while not stop.wait(self.settings.probe_interval if contact else 0.5):
+            try:
+                planes = [p for p in self.all().values() if p.state.available]
+                recovered = list(self.pool.map(Plane.probe, planes))
+                for plane in planes:
+                    self._report(plane, contact)
+                if any(recovered):
+                    self._on_any_change()
+            except Exception:  # the control plane away (a restart): probe again next round, never stop
+                log.exception("health probe round failed")
+
+    def _report(self, plane: Plane, contact: dict[str, float]) -> None:
+        name, health = plane.name, plane.health.view()
+        metrics.DATAPLANE_UP.labels(name).set(1 if health.reachable else 0)
+        status = self._bodies.get(name, {}).get("status") or {}
+        fresh = time.monotonic() - contact.get(name, 0) < self._status.contact_refresh
+        message = health.message or plane.error or ""
+        if health.reachable and not plane.error:
+            if status.get("reachable") is True and fresh and not status.get("message"):
+                return
+            contact[name] = time.monotonic()
+            stamp = clock.stamp()
+            plane.health.contacted(stamp)
+            patch = {"reachable": True, "lastContact": stamp, "serverVersion": health.server_version,
+                     "message": None}
+        else:
+            if status.get("reachable") is False and status.get("message") == message:
+                return
+            patch = {"reachable": False, "message": message}
+            contact[name] = time.monotonic()
+            self._writes.event("DataPlane", name, None, "Warning", "Unreachable",
+                               f"data plane {name} does not answer: {message}")
+        self._writes.dataplane_status(name, patch)
+        if patch["reachable"] is False and status.get("reachable") is not False:
+            self._on_change(name, plane.cache.owners())  # its Clusters say so now (answering again: all are queued)
+
+
+def _plane_state(body: Obj) -> tuple[PlaneState, Health]:
+    model = DataPlane.model_validate(body)
+    spec = model.spec
+    return (PlaneState(name=model.metadata.name or "", context=spec.context, available=spec.available,
+                       reason=spec.unavailable_reason or "", allowed_namespaces=tuple(spec.allowed_namespaces),
+                       service_annotations=dict(spec.service_annotations)),
+            Health(model.status.reachable, model.status.last_contact))

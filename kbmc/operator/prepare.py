@@ -1,0 +1,70 @@
+"""The first step of a pass: one snapshot of everything it needs, read from the operator's caches at once.
+Nothing after this step reads a cache (``kbmc.core.decide`` decides on the snapshot; the commit writes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kbmc.api.cluster import Cluster
+from kbmc.core import names
+from kbmc.core.plan import Key
+from kbmc.core.snapshot import Obj, PlaneSnapshot, Snapshot
+from kbmc.kube.planes import NOT_SYNCED, Plane
+from kbmc.operator.dataplanes import DataPlanes
+from kbmc.operator.definitions import Definitions
+from kbmc.operator.state import State
+from kbmc.operator.writes import Writes
+from kbmc.settings import Settings
+
+
+@dataclass(frozen=True)
+class Parts:
+    """What a pass works with: the caches it reads (in ``prepare`` only) and where it writes."""
+
+    settings: Settings
+    state: State
+    definitions: Definitions
+    dataplanes: DataPlanes
+    writes: Writes
+
+
+def prepare(parts: Parts, key: str) -> Snapshot | None:
+    """The snapshot of the Cluster ``key`` (None when it is gone)."""
+    body = parts.state.clusters.get(key)
+    if body is None:
+        return None
+    cluster = Cluster.model_validate(body)
+    definitions = {s.component_def: parts.definitions.get(s.component_def) for s in cluster.spec.component_specs}
+    templates = {}
+    for definition in definitions.values():
+        for script in definition.spec.scripts if definition else []:
+            found = parts.state.templates.get(script.template_ref)
+            templates[script.template_ref] = dict(found.get("data") or {}) if found else None
+    planes = {name: plane_snapshot(plane, cluster) for name, plane in parts.dataplanes.all().items()}
+    reported = parts.state.reported
+    return Snapshot(
+        key=key, cluster=cluster, definitions=definitions, templates=templates,
+        template_namespace=parts.settings.namespace, planes=planes,
+        remembered=parts.state.records.get(cluster.metadata.uid or "", {}),
+        reported=frozenset((n, k) for n, p in planes.items() for k in p.lookalikes if (n, k) in reported))
+
+
+def plane_snapshot(plane: Plane, cluster: Cluster) -> PlaneSnapshot:
+    """``plane`` as a pass over ``cluster`` sees it: its objects split into kbmc's (its labels, in its namespace,
+    named as kbmc names them) and look-alikes (only the labels)."""
+    meta = cluster.metadata
+    namespace, name = meta.namespace or "", meta.name or ""
+    objects: dict[Key, Obj] = {}
+    lookalikes = []
+    for key, obj in plane.cache.owned_by(meta.uid or "").items():
+        if names.made_for(*key, obj["metadata"].get("labels") or {}, namespace, name):
+            objects[key] = obj
+        else:
+            lookalikes.append(key)
+    unusable = plane.unusable()
+    state = plane.state
+    return PlaneSnapshot(
+        name=plane.name, available=state.available, unusable=unusable, listing=unusable == NOT_SYNCED,
+        configured=plane.error is None, allowed_namespaces=state.allowed_namespaces,
+        service_annotations=state.service_annotations, objects=objects, lookalikes=tuple(sorted(lookalikes)),
+        node_address=plane.cache.node_address())

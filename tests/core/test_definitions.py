@@ -1,0 +1,42 @@
+"""A ComponentDefinition's status from its content: what makes it Unavailable, and what kbmc says it does not act
+on yet (never dropped silently)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kbmc.operator.definitions import check
+
+ROOT = Path(__file__).resolve().parents[2]
+ETCD: dict[str, Any] = {**yaml.safe_load((ROOT / "addons/etcd/componentdefinition.yaml").read_text())}
+ETCD["metadata"] = {**ETCD["metadata"], "generation": 2}
+
+
+def test_the_addon_is_available_and_says_what_kbmc_does_not_act_on_yet() -> None:
+    status = check(ETCD, "kb-system")
+    assert status is not None and status["phase"] == "Available" and status["observedGeneration"] == 2
+    assert "spec.updateStrategy" in str(status["message"]) and "spec.roles" in str(status["message"])
+    assert check({**ETCD, "status": status}, "kb-system") is None, "written once, not on every event"
+
+
+def test_a_var_naming_no_service_or_a_script_elsewhere_makes_it_unavailable() -> None:
+    body = copy.deepcopy(ETCD)
+    body["spec"]["vars"][0]["valueFrom"]["serviceVarRef"]["name"] = "nope"
+    body["spec"]["scripts"][0]["namespace"] = "other"
+    status = check(body, "kb-system")
+    assert status is not None and status["phase"] == "Unavailable"
+    message = str(status["message"])
+    assert "serviceVarRef.name: no service named nope" in message
+    assert "spec.scripts[etcd-scripts].namespace other" in message and "kb-system" in message
+
+
+def test_a_var_of_another_definition_is_reported() -> None:
+    body = copy.deepcopy(ETCD)
+    body["spec"]["vars"][0]["valueFrom"]["serviceVarRef"]["compDef"] = "postgresql"
+    status = check(body, "kb-system")
+    assert status is not None and status["phase"] == "Available"
+    assert "compDef postgresql" in str(status["message"])
