@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import math
 import os
@@ -43,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 from kbmc.dev import toolchain  # noqa: E402
 from kbmc.dev.bed import Bed, free_base_port  # noqa: E402
 from kbmc.dev.sandbox import OPT_OUT  # noqa: E402
-from kbmc.errors import ApiError  # noqa: E402
+from kbmc.errors import ApiError, ConflictError  # noqa: E402
 from kbmc.kube import rest  # noqa: E402
 from kbmc.kube.client import new_client  # noqa: E402
 from kbmc.kube.planes import MANAGED_KINDS  # noqa: E402
@@ -130,11 +131,8 @@ class Bench:
         raise TimeoutError(f"{namespace}: fewer than {count} Clusters done after {timeout} s")
 
     def namespace(self, name: str) -> None:
-        try:
+        with contextlib.suppress(ConflictError):
             rest.call(self.control, "POST", rest.path("Namespace"), body={"metadata": {"name": name}})
-        except ApiError as exc:
-            if exc.status != 409:
-                raise
 
     # -- phases ----------------------------------------------------------------------------------------
 

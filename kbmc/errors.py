@@ -88,11 +88,7 @@ class NotServedError(ApiError):
 
 
 class ConflictError(ApiError):
-    """409: the object exists already (``already_exists``), or it changed since the resourceVersion sent."""
-
-    @property
-    def already_exists(self) -> bool:
-        return self.reason == "AlreadyExists"
+    """409: the object exists already, or it changed since the resourceVersion sent (``reason`` says which)."""
 
 
 class ForbiddenError(ApiError):
@@ -121,13 +117,8 @@ def _error_type(status: int, reason: str) -> type[ApiError]:
 
 
 class NoAnswerError(KbmcError):
-    """A request got no answer: the connection was refused, reset or timed out. The data plane (or control
-    plane) may be down, partitioned or too slow; nothing is known about the request's effect unless
-    ``refused`` (the connection was never made)."""
-
-    def __init__(self, message: str, *, refused: bool) -> None:
-        super().__init__(message)
-        self.refused = refused
+    """A request got no whole answer: the connection was refused, reset or timed out, or the body was cut. The
+    data plane (or control plane) may be down, partitioned or too slow; the request may have taken effect."""
 
 
 class SweepError(KbmcError):

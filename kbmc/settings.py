@@ -77,7 +77,6 @@ class DataPlaneSettings:
     API server is not an outage, and marking it would make every Cluster on it report (and write) twice."""
     connections: int = 32
     """Requests to data planes in flight at once (a Cluster's writes to its data planes go in parallel)."""
-    timeouts: Timeouts = field(default_factory=Timeouts)
 
 
 @dataclass(frozen=True)
@@ -112,6 +111,8 @@ class Settings:
     """Port of the Prometheus endpoint (0: off)."""
     liveness_port: int = 0
     """Port of the liveness endpoint /healthz (0: off): 200 while every part of the operator runs."""
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    """Of every call to the control plane and to the data planes."""
     queue: QueueSettings = field(default_factory=QueueSettings)
     status: StatusSettings = field(default_factory=StatusSettings)
     dataplanes: DataPlaneSettings = field(default_factory=DataPlaneSettings)

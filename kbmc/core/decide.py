@@ -2,9 +2,9 @@
 data plane, the status, the Events and when to look again. ``kbmc.operator.reconcile`` commits a decision;
 nothing here does I/O, so every decision is tested on snapshots built in memory.
 
-A pass: definitions, placement and the ordinal record (``prepare_components``) -> the record (``record_patch``)
--> the data planes it can work in -> manifests (``build``) -> intents per data plane (``plan``) -> status after
-the writes (``after_apply``). Deletion is ``decide_cleanup``.
+A pass (``decide``): definitions, placement and the ordinal record (``prepare_components``) -> the record
+(``record_patch``) -> the data planes it can work in -> manifests (``core.build``) -> intents per data plane
+(``core.plan``); then status after the writes (``after_apply``). Deletion is ``decide_cleanup``.
 """
 
 from __future__ import annotations
@@ -82,6 +82,9 @@ class Decision:
     reported: frozenset[tuple[str, Key]] = frozenset()
     """Look-alikes reported by ``events``."""
     again: Again = Again()
+    status_first: bool = False
+    """What status says about the data planes is out of date: write status only, and act on the next pass as
+    soon as status is written (after the status write's spacing, if it waits)."""
 
 
 def decide(snap: Snapshot, queue: QueueSettings) -> Decision:
@@ -95,15 +98,16 @@ def decide(snap: Snapshot, queue: QueueSettings) -> Decision:
         seen.blocked = True
         return Decision(seen, prepared, events=events, reported=reported)
     record, metadata = record_patch(cluster, prepared)
-    decision = Decision(seen, prepared, record, metadata, events=events, reported=reported)
     involved = sorted(set(prepared.placement) | {p for c in prepared.components for p in c.ordinals.values()}
                       | snap.holding())
-    workable, listing = _workable(snap, involved, seen)
+    workable, listing, problems = _workable(snap, involved)
+    seen = replace(seen, problems=[*seen.problems, *problems], degraded=bool(problems))
+    decision = Decision(seen, prepared, record, metadata, events=events, reported=reported)
     if _planes_changed_since_status(cluster, seen):
         # A data plane became unavailable or came back: say so before building and acting, and act on the next
         # pass (queued behind the other Clusters), so every affected Cluster reports within one round of status
         # writes.
-        return replace(decision, again=Again(queue.status_first))
+        return replace(decision, status_first=True)
     desired = build_cluster(cluster, prepared.components,
                             {n: dict(snap.plane(n).service_annotations) for n in involved if n in snap.planes})
     keep = frozenset({"PersistentVolumeClaim"}) if cluster.spec.termination_policy in (
@@ -347,9 +351,9 @@ def _still_there(snap: Snapshot, component: str, ordinal: int, plane_name: str) 
                for o in plane.objects.values())
 
 
-def _workable(snap: Snapshot, involved: list[str], seen: Observation) -> tuple[list[str], bool]:
-    """The data planes kbmc can work in now, and whether one of the others is only still listing; the others
-    become DataPlanesAvailable / DataPlanesReachable problems naming each and why."""
+def _workable(snap: Snapshot, involved: list[str]) -> tuple[list[str], bool, list[Problem]]:
+    """The data planes kbmc can work in now, whether one of the others is only still listing, and the others as
+    DataPlanesAvailable / DataPlanesReachable problems naming each and why."""
     ready: list[str] = []
     unavailable: list[str] = []
     unreachable: list[str] = []
@@ -361,15 +365,14 @@ def _workable(snap: Snapshot, involved: list[str], seen: Observation) -> tuple[l
             ready.append(name)
         else:
             (unreachable if plane.available else unavailable).append(f"{name} ({plane.unusable})")
+    problems = []
     if unavailable:
-        seen.problems.append(Problem("DataPlanesAvailable", "DataPlaneUnavailable",
-                                     f"data plane(s) {'; '.join(unavailable)}"))
+        problems.append(Problem("DataPlanesAvailable", "DataPlaneUnavailable",
+                                f"data plane(s) {'; '.join(unavailable)}"))
     if unreachable:
-        seen.problems.append(Problem("DataPlanesReachable", "DataPlaneUnreachable",
-                                     f"data plane(s) {'; '.join(unreachable)}"))
-    if unavailable or unreachable:
-        seen.degraded = True
-    return ready, listing
+        problems.append(Problem("DataPlanesReachable", "DataPlaneUnreachable",
+                                f"data plane(s) {'; '.join(unreachable)}"))
+    return ready, listing, problems
 
 
 def _planes_changed_since_status(cluster: Cluster, seen: Observation) -> bool:
@@ -447,6 +450,9 @@ class CleanupDecision:
     """Data planes kbmc could work in that are not usable now, and why."""
     terminating: tuple[str, ...] = ()
     """Data planes where objects are still terminating (deleted asynchronously: gone once the watch says so)."""
+    events: list[Event] = field(default_factory=list)
+    reported: frozenset[tuple[str, Key]] = frozenset()
+    """As in ``Decision``: look-alikes are left alone by a deletion too, and reported once."""
 
 
 def decide_cleanup(snap: Snapshot) -> CleanupDecision | None:
@@ -462,13 +468,14 @@ def decide_cleanup(snap: Snapshot) -> CleanupDecision | None:
     if names.FINALIZER not in meta.finalizers:
         return None
     seen = Observation(generation=meta.generation or 0, deleting=True)
+    events, reported = _lookalikes(snap)
     started = meta.annotations.get(names.DELETION_POLICY)
     policy = started if started and started != "DoNotTerminate" else cluster.spec.termination_policy
     if policy == "DoNotTerminate":
         seen.problems.append(Problem("DeletionAllowed", "DoNotTerminate",
                                      "spec.terminationPolicy is DoNotTerminate: the Cluster is kept; set it to "
                                      "Halt, Delete or WipeOut to let the deletion finish"))
-        return CleanupDecision(seen)
+        return CleanupDecision(seen, events=events, reported=reported)
     if cluster.spec.termination_policy != policy:
         seen.problems.append(Problem("SpecValid", "DeletionPolicyFixed", (
             f"the deletion continues under terminationPolicy {policy}, the policy it started with; "
@@ -506,7 +513,7 @@ def decide_cleanup(snap: Snapshot) -> CleanupDecision | None:
     return CleanupDecision(seen, policy=policy if started != policy else None, intents=intents,
                            pending=note if meta.annotations.get(names.PENDING_CLEANUP, "") != note else None,
                            done=not (pending or missing or waiting or terminating), waiting=waiting,
-                           terminating=tuple(terminating))
+                           terminating=tuple(terminating), events=events, reported=reported)
 
 
 def cleanup_after_apply(decision: CleanupDecision, failures: Mapping[str, str]) -> tuple[Observation, bool]:

@@ -134,7 +134,6 @@ class HealthView:
     reachable: bool | None
     """None until the first probe (or the value the DataPlane's status had when kbmc started)."""
     message: str = ""
-    last_contact: str | None = None
     server_version: str | None = None
 
 
@@ -142,9 +141,9 @@ class Health:
     """Observed health of a data plane, changed by the probe and by the writes of every worker, under its own
     lock: each change is one step (a probe's answer and a worker's missing answer never interleave)."""
 
-    def __init__(self, reachable: bool | None = None, last_contact: str | None = None) -> None:
+    def __init__(self, reachable: bool | None = None) -> None:
         self._lock = threading.Lock()
-        self._view = HealthView(reachable, last_contact=last_contact)
+        self._view = HealthView(reachable)
         self._unanswered = 0
         """Writes in a row that got no answer (reset by any answer)."""
 
@@ -163,12 +162,12 @@ class Health:
             if version is None:
                 return False
             recovered = self._view.reachable is False
-            self._view = HealthView(True, "", self._view.last_contact, version)
+            self._view = HealthView(True, "", version)
             return recovered
 
     def probe_failed(self, message: str) -> None:
         with self._lock:
-            self._view = HealthView(False, message[:300], self._view.last_contact, self._view.server_version)
+            self._view = HealthView(False, message[:300], self._view.server_version)
 
     def write_unanswered(self, message: str, limit: int) -> None:
         """A write that got no answer; the ``limit``-th in a row counts the data plane unreachable (every other
@@ -176,11 +175,7 @@ class Health:
         with self._lock:
             self._unanswered += 1
             if self._unanswered >= limit:
-                self._view = HealthView(False, message[:300], self._view.last_contact, self._view.server_version)
-
-    def contacted(self, stamp: str) -> None:
-        with self._lock:
-            self._view = HealthView(self._view.reachable, self._view.message, stamp, self._view.server_version)
+                self._view = HealthView(False, message[:300], self._view.server_version)
 
 
 class Plane:

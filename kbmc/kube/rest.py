@@ -85,16 +85,15 @@ def request(api: client.ApiClient, method: str, url_path: str, *, body: Any = No
     api.update_params_for_auth(headers, [], ["BearerToken"], url_path, method, body)
     try:
         response = api.call_api(method, url, header_params=headers, body=body, _request_timeout=timeout)
-    except (urllib3.exceptions.HTTPError, client.exceptions.ApiException) as exc:  # the client's: an SSL error
+        raw = response.response
+        data = None if stream and 200 <= response.status <= 299 else raw.data  # the body is read here
+    except (urllib3.exceptions.HTTPError, client.exceptions.ApiException, OSError) as exc:  # ApiException: SSL
         cause = getattr(exc, "reason", None) or exc
-        raise NoAnswerError(f"{method} {url_path}: no answer ({type(cause).__name__}: {cause})"[:300],
-                            refused=isinstance(cause, urllib3.exceptions.NewConnectionError)) from exc
-    raw = response.response
+        raise NoAnswerError(f"{method} {url_path}: no answer ({type(cause).__name__}: {cause})"[:300]) from exc
     if not 200 <= response.status <= 299:
-        raise ApiError.from_body(response.status, raw.data, method, url_path)
+        raise ApiError.from_body(response.status, data, method, url_path)
     if stream:
         return raw
-    data = raw.data
     return json.loads(data) if data else {}
 
 

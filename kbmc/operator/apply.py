@@ -47,7 +47,7 @@ def apply_all(pool: ThreadPoolExecutor, planes: Mapping[str, Plane], intents: Ma
     """Each data plane's intents, the data planes in parallel; what each accepted, and what each refused."""
     futures: dict[str, Future[tuple[list[Intent], str | None]]] = {
         name: pool.submit(apply_plane, planes[name], items, cluster, unanswered_limit)
-        for name, items in intents.items() if name in planes}
+        for name, items in intents.items()}
     done, failures = {}, {}
     for name, future in futures.items():
         done[name], failure = future.result()

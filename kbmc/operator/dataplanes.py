@@ -19,16 +19,20 @@ from kbmc.kube.informer import Obj
 from kbmc.kube.planes import Health, Plane, PlaneState, context_digest
 from kbmc.operator import metrics
 from kbmc.operator.writes import Writes
-from kbmc.settings import DataPlaneSettings, StatusSettings
+from kbmc.settings import DataPlaneSettings, StatusSettings, Timeouts
 
 log = logging.getLogger("kbmc.operator.dataplanes")
 
 
 class DataPlanes:
-    def __init__(self, settings: DataPlaneSettings, status: StatusSettings, writes: Writes,
-                 on_change: Callable[[str, set[str]], None], on_any_change: Callable[[], None]) -> None:
-        self.settings, self._status = settings, status
+    def __init__(self, settings: DataPlaneSettings, timeouts: Timeouts, status: StatusSettings, writes: Writes,
+                 source: Callable[[], dict[str, Obj]], on_change: Callable[[str, set[str]], None],
+                 on_any_change: Callable[[], None]) -> None:
+        self.settings, self._timeouts, self._status = settings, timeouts, status
         self._writes = writes
+        self._source = source
+        """The DataPlane objects as last seen (a copy), read under this set's lock: the last sync always sees
+        the latest (two events synced at once never leave the older one in force)."""
         self._on_change = on_change
         """Data plane, Cluster uids: objects of those Clusters changed there."""
         self._on_any_change = on_any_change
@@ -40,9 +44,6 @@ class DataPlanes:
         self._bodies: dict[str, Obj] = {}
         self.pool = ThreadPoolExecutor(max_workers=settings.connections, thread_name_prefix="plane")
         """Requests to data planes: a pass writes to its data planes in parallel, the probe asks each at once."""
-
-    def get(self, name: str) -> Plane | None:
-        return self._planes.get(name)
 
     def all(self) -> dict[str, Plane]:
         """A copy of the set (name -> Plane)."""
@@ -78,14 +79,13 @@ class DataPlanes:
             log.warning("kubeconfig error=%s", error)
         self.sync()
 
-    def sync(self, bodies: dict[str, Obj] | None = None) -> None:
-        """Bring the running data planes in line with the DataPlane objects (``bodies``, when they changed) and
-        the kubeconfig Secret. One context, one DataPlane: a later DataPlane naming a context an earlier one has
-        is refused (it would write the same objects twice)."""
+    def sync(self) -> None:
+        """Bring the running data planes in line with the DataPlane objects and the kubeconfig Secret. One
+        context, one DataPlane: a later DataPlane naming a context an earlier one has is refused (it would write
+        the same objects twice)."""
         changed = False
         with self._lock:
-            if bodies is not None:
-                self._bodies = bodies
+            self._bodies = self._source()
             wanted = {name: _plane_state(body) for name, body in self._bodies.items()}
             owner: dict[str, str] = {}  # context -> the oldest DataPlane naming it
             for name in sorted(self._bodies, key=lambda n: (
@@ -104,14 +104,15 @@ class DataPlanes:
                         state.available, state.context, digest):
                     current.state = state  # the reason, namespaces or Service defaults: nothing to restart
                     continue
-                health = recorded if current is None else current.health
-                if current is not None:
+                health = recorded
+                if current is not None:  # what was observed carries over; the old Plane's late answers do not
                     current.stop()
+                    health = Health(current.health.reachable)
                 if first == name:
-                    planes[name] = Plane(state, health, self._kubeconfig, self.settings.timeouts, self._on_change,
+                    planes[name] = Plane(state, health, self._kubeconfig, self._timeouts, self._on_change,
                                          self._kubeconfig_error)
                 else:
-                    planes[name] = Plane(state, health, None, self.settings.timeouts, self._on_change,
+                    planes[name] = Plane(state, health, None, self._timeouts, self._on_change,
                                          f"context {state.context} is already the data plane of DataPlane "
                                          f"{first}: one context, one DataPlane")
                     planes[name].config_digest = digest
@@ -148,9 +149,7 @@ class DataPlanes:
             if status.get("reachable") is True and fresh and not status.get("message"):
                 return
             contact[name] = time.monotonic()
-            stamp = clock.stamp()
-            plane.health.contacted(stamp)
-            patch = {"reachable": True, "lastContact": stamp, "serverVersion": health.server_version,
+            patch = {"reachable": True, "lastContact": clock.stamp(), "serverVersion": health.server_version,
                      "message": None}
         else:
             if status.get("reachable") is False and status.get("message") == message:
@@ -170,4 +169,4 @@ def _plane_state(body: Obj) -> tuple[PlaneState, Health]:
     return (PlaneState(name=model.metadata.name or "", context=spec.context, available=spec.available,
                        reason=spec.unavailable_reason or "", allowed_namespaces=tuple(spec.allowed_namespaces),
                        service_annotations=dict(spec.service_annotations)),
-            Health(model.status.reachable, model.status.last_contact))
+            Health(model.status.reachable))

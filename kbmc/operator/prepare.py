@@ -1,5 +1,6 @@
-"""The first step of a pass: one snapshot of everything it needs, read from the operator's caches at once.
-Nothing after this step reads a cache (``kbmc.core.decide`` decides on the snapshot; the commit writes)."""
+"""The first step of a pass: one snapshot of everything it needs, read from the operator's caches at once, with
+the data planes' clients it will write through. Nothing after this step reads a cache (``kbmc.core.decide``
+decides on the snapshot; the commit writes)."""
 
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ class Parts:
     writes: Writes
 
 
-def prepare(parts: Parts, key: str) -> Snapshot | None:
-    """The snapshot of the Cluster ``key`` (None when it is gone)."""
+def prepare(parts: Parts, key: str) -> tuple[Snapshot, dict[str, Plane]] | None:
+    """The snapshot of the Cluster ``key`` and the data planes as it found them (None when it is gone)."""
     body = parts.state.clusters.get(key)
     if body is None:
         return None
@@ -40,13 +41,14 @@ def prepare(parts: Parts, key: str) -> Snapshot | None:
         for script in definition.spec.scripts if definition else []:
             found = parts.state.templates.get(script.template_ref)
             templates[script.template_ref] = dict(found.get("data") or {}) if found else None
-    planes = {name: plane_snapshot(plane, cluster) for name, plane in parts.dataplanes.all().items()}
+    handles = parts.dataplanes.all()
+    planes = {name: plane_snapshot(plane, cluster) for name, plane in handles.items()}
     reported = parts.state.reported
     return Snapshot(
         key=key, cluster=cluster, definitions=definitions, templates=templates,
         template_namespace=parts.settings.namespace, planes=planes,
         remembered=parts.state.records.get(cluster.metadata.uid or "", {}),
-        reported=frozenset((n, k) for n, p in planes.items() for k in p.lookalikes if (n, k) in reported))
+        reported=frozenset((n, k) for n, p in planes.items() for k in p.lookalikes if (n, k) in reported)), handles
 
 
 def plane_snapshot(plane: Plane, cluster: Cluster) -> PlaneSnapshot:

@@ -20,7 +20,9 @@ from kbmc.core.decide import (
 )
 from kbmc.core.plan import Intent
 from kbmc.core.snapshot import Snapshot
+from kbmc.core.status import Event
 from kbmc.errors import ConflictError, InvalidError, NotFoundError
+from kbmc.kube.planes import Plane
 from kbmc.operator.apply import apply_all
 from kbmc.operator.prepare import Parts, prepare
 
@@ -32,12 +34,13 @@ def run_pass(parts: Parts, key: str) -> Again:
     that found the Cluster gone ends its work (its DELETED event may have been missed while kopf's watches
     restarted)."""
     try:
-        snap = prepare(parts, key)
-        if snap is None:
+        prepared = prepare(parts, key)
+        if prepared is None:
             return Again()
+        snap, planes = prepared
         if snap.cluster.metadata.deletion_timestamp:
-            return _commit_cleanup(parts, snap, decide_cleanup(snap))
-        return _commit(parts, snap)
+            return _commit_cleanup(parts, snap, planes, decide_cleanup(snap))
+        return _commit(parts, snap, planes)
     except ConflictError as exc:
         if exc.kind != "clusters":
             raise
@@ -45,39 +48,40 @@ def run_pass(parts: Parts, key: str) -> Again:
     except NotFoundError as exc:
         if exc.kind != "clusters":
             raise
-        gone = parts.state.clusters.get(key)
-        if gone is not None:
-            parts.state.observe_cluster("DELETED", gone)
-            parts.writes.forget(key)
+        parts.state.drop(key)
+        parts.writes.forget(key)
         return Again()
 
 
-def _commit(parts: Parts, snap: Snapshot) -> Again:
+def _commit(parts: Parts, snap: Snapshot, planes: Mapping[str, Plane]) -> Again:
     decision = decide(snap, parts.settings.queue)
     cluster, writes = snap.cluster, parts.writes
-    meta = cluster.metadata
-    for type_, reason, message in decision.events:
-        log.warning("cluster=%s %s", snap.key, message)
-        writes.post("Cluster", meta.name or "", meta.namespace, type_, reason, message, meta.uid)
-    parts.state.remember(meta.uid or "", decision.record, decision.reported)
+    _report(parts, cluster, decision.events)
+    parts.state.remember(cluster.metadata.uid or "", decision.record, decision.reported)
     if decision.metadata is not None:
         try:
             writes.cluster_metadata(cluster, decision.metadata)
         except InvalidError as exc:
             return Again.soonest(writes.cluster_status(cluster, record_refused(decision, exc.api_message)),
                                  Again(backoff=True))
-    done, failures = _apply(parts, cluster, decision.intents)
+    done, failures = _apply(parts, cluster, planes, decision.intents)
     seen, again = after_apply(snap, decision, done, failures)
-    return Again.soonest(again, writes.cluster_status(cluster, seen))
+    deferred = writes.cluster_status(cluster, seen)
+    if decision.status_first:
+        return Again(deferred or parts.settings.queue.status_first)
+    return Again.soonest(again, deferred)
 
 
-def _commit_cleanup(parts: Parts, snap: Snapshot, decision: CleanupDecision | None) -> Again:
+def _commit_cleanup(parts: Parts, snap: Snapshot, planes: Mapping[str, Plane],
+                    decision: CleanupDecision | None) -> Again:
     if decision is None:
         return Again()
     cluster, writes = snap.cluster, parts.writes
+    _report(parts, cluster, decision.events)
+    parts.state.remember(cluster.metadata.uid or "", None, decision.reported)
     if decision.policy:  # recorded before anything is removed: a deletion half done never changes its rules
         writes.annotate(cluster, {names.DELETION_POLICY: decision.policy})
-    _, failures = _apply(parts, cluster, decision.intents)
+    _, failures = _apply(parts, cluster, planes, decision.intents)
     if decision.done:
         writes.release(cluster)
         return Again()
@@ -88,9 +92,16 @@ def _commit_cleanup(parts: Parts, snap: Snapshot, decision: CleanupDecision | No
     return Again(parts.settings.queue.cleanup_retry if soon else deferred)
 
 
-def _apply(parts: Parts, cluster: Cluster, intents: Mapping[str, list[Intent]]
+def _report(parts: Parts, cluster: Cluster, events: list[Event]) -> None:
+    meta = cluster.metadata
+    for type_, reason, message in events:
+        parts.writes.post("Cluster", meta.name or "", meta.namespace, type_, reason, message, meta.uid)
+
+
+def _apply(parts: Parts, cluster: Cluster, planes: Mapping[str, Plane], intents: Mapping[str, list[Intent]]
            ) -> tuple[dict[str, list[Intent]], dict[str, str]]:
+    """The intents through the data planes' clients as the snapshot found them."""
     if not intents:
         return {}, {}
-    return apply_all(parts.dataplanes.pool, parts.dataplanes.all(), intents, cluster.metadata.name or "",
+    return apply_all(parts.dataplanes.pool, planes, intents, cluster.metadata.name or "",
                      parts.settings.dataplanes.unanswered_limit)

@@ -36,13 +36,13 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.control = new_client(settings.kubeconfig or "", settings.context, agent=user_agent("operator"),
-                                  timeouts=settings.dataplanes.timeouts)
+                                  timeouts=settings.timeouts)
         self.state = State()
         self.definitions = Definitions()
         self.queue = WorkQueue()
         self.writes = Writes(self.control, settings.status, self._echo)
-        self.dataplanes = DataPlanes(settings.dataplanes, settings.status, self.writes, self._plane_changed,
-                                     self.enqueue_all)
+        self.dataplanes = DataPlanes(settings.dataplanes, settings.timeouts, settings.status, self.writes,
+                                     self.state.dataplanes.copy, self._plane_changed, self.enqueue_all)
         self.parts = Parts(settings, self.state, self.definitions, self.dataplanes, self.writes)
         self._reported_failure: dict[str, float] = {}
         self._unwritten: set[str] = set()
@@ -169,7 +169,7 @@ class Runtime:
 
     def observe_dataplane(self, event: str, body: Obj) -> None:
         if self.state.observe_dataplane(event, body):
-            self.dataplanes.sync(dict(self.state.dataplanes))
+            self.dataplanes.sync()
 
     def _on_template(self, event: str, obj: Obj) -> None:
         if self.state.observe_template(event, obj):

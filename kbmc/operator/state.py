@@ -19,7 +19,7 @@ def cluster_key(body: Obj) -> str:
 
 class State:
     def __init__(self) -> None:
-        self.lock = threading.RLock()
+        self.lock = threading.Lock()
         self.clusters: dict[str, Obj] = {}
         """``namespace/name`` -> the Cluster (slimmed)."""
         self.uids: dict[str, str] = {}
@@ -51,6 +51,15 @@ class State:
             self.clusters[key] = compact(slim({**body, "metadata": dict(body["metadata"])}))
             self.uids[uid] = key
         return True
+
+    def drop(self, key: str) -> None:
+        """Forget the Cluster ``key``: a write found it gone (its DELETED event may have been missed while kopf's
+        watches restarted)."""
+        with self.lock:
+            body = self.clusters.pop(key, None)
+            uid = (body or {}).get("metadata", {}).get("uid", "")
+            self.uids.pop(uid, None)
+            self.records.pop(uid, None)
 
     def observe_dataplane(self, event: str, body: Obj) -> bool:
         return _observe(self, self.dataplanes, event, body)

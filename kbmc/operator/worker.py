@@ -30,7 +30,10 @@ def work(queue: WorkQueue, run_pass: Callable[[str], Again], failed: Callable[[s
             result = "requeue" if delay else "ok"
         except Exception as exc:
             log.exception("cluster=%s reconcile failed", key)
-            failed(key, exc)
+            try:
+                failed(key, exc)
+            except Exception:  # reporting it is best effort; the worker goes on
+                log.exception("cluster=%s failure not reported", key)
             delay, result = queue.backoff(key, settings.retry_seconds), "error"
         finally:
             queue.done(key)

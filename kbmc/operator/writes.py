@@ -45,21 +45,24 @@ class Writes:
 
     # -- Clusters --------------------------------------------------------------------------------------
 
-    def cluster_metadata(self, cluster: Cluster, patch: dict[str, Any]) -> None:
-        """A merge patch of the Cluster's metadata (with the resourceVersion it was decided on, when given)."""
+    def cluster_metadata(self, cluster: Cluster, patch: dict[str, Any], echo: bool = True) -> None:
+        """A merge patch of the Cluster's metadata (with the resourceVersion it was decided on, when given); the
+        answer is taken in at once (``echo``), so the next pass does not work on the version before."""
         meta = cluster.metadata
         updated = rest.call(self.control, "PATCH", rest.path("Cluster", meta.namespace, meta.name), body=patch,
                             content_type=rest.MERGE_PATCH)
-        self._echo("MODIFIED", updated)
+        if echo:
+            self._echo("MODIFIED", updated)
 
     def annotate(self, cluster: Cluster, annotations: dict[str, str | None]) -> None:
         self.cluster_metadata(cluster, {"metadata": {"annotations": annotations}})
 
     def release(self, cluster: Cluster) -> None:
-        """Remove kbmc's finalizer: the Cluster's deletion completes."""
+        """Remove kbmc's finalizer: the Cluster's deletion completes. Not taken in: its DELETED event may come
+        first, and the answer must not bring the Cluster back."""
         meta = cluster.metadata
         self.cluster_metadata(cluster, {"metadata": {"resourceVersion": meta.resource_version, "finalizers": [
-            f for f in meta.finalizers if f != names.FINALIZER]}})
+            f for f in meta.finalizers if f != names.FINALIZER]}}, echo=False)
 
     def cluster_status(self, cluster: Cluster, seen: Observation) -> float | None:
         """Write status when it changed. A change of phase or of a condition's status is written at once; a change
@@ -95,8 +98,8 @@ class Writes:
     def post(self, kind: str, name: str, namespace: str | None, type_: str, reason: str, message: str,
              uid: str | None = None) -> None:
         """Post an Event about a control-plane object, later and off the caller's thread (best effort)."""
-        log.info("%s=%s/%s event=%s reason=%s message=%s", kind.lower(), namespace or "", name, type_, reason,
-                 message)
+        log.log(logging.WARNING if type_ == "Warning" else logging.INFO, "%s=%s/%s event=%s reason=%s message=%s",
+                kind.lower(), namespace or "", name, type_, reason, message)
         self._posting.submit(self.event, kind, name, namespace, type_, reason, message, uid)
 
     def event(self, kind: str, name: str, namespace: str | None, type_: str, reason: str, message: str,

@@ -152,7 +152,7 @@ def test_a_data_plane_marked_unavailable_is_reported_first_and_never_written() -
     down = {"available": False, "unusable": "marked unavailable: drill"}
     snap = snapshot(c, objects, k8s_2=down)
     decision = decide(snap, QUEUE)
-    assert decision.intents == {} and decision.again == Again(QUEUE.status_first), "status first, acting next pass"
+    assert decision.intents == {} and decision.status_first, "status first, acting on the next pass"
     seen, _ = after_apply(snap, decision, {}, {})
     problem = next(p for p in seen.problems if p.type == "DataPlanesAvailable")
     assert "k8s-2 (marked unavailable: drill)" in problem.message
