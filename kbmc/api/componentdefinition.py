@@ -32,6 +32,7 @@ class NamedVar(Model):
     name: str | None = None
     """Port name; empty picks the service's only port."""
     option: VarOption = "Optional"
+    """KubeBlocks' Required / Optional; a port is known from the definition, so it always resolves."""
 
 
 class ServiceVarSelector(Model):
@@ -39,13 +40,15 @@ class ServiceVarSelector(Model):
     name: Annotated[str, Field(pattern=DNS_LABEL, max_length=25)]
     """Name of a service of this definition."""
     optional: bool | None = None
-    """When true, the var may stay unresolved; otherwise it holds pods back until it resolves."""
+    """When true, a var naming a service this Cluster does not create is left out; otherwise the Cluster cannot
+    be built (whether a missing address holds pods back is ``loadBalancer``'s Required / Optional)."""
     host: VarOption | None = None
     """Service host names (pod services: sorted, comma-separated names)."""
     load_balancer: VarOption | None = None
     """LoadBalancer addresses, ``<svcName>:<address>`` sorted and comma-separated."""
     port: NamedVar | None = None
-    """The port (the nodePort for NodePort services)."""
+    """The number of the service's port of that name (its only port when unnamed): the service port, also for
+    NodePort services (their node ports are in ``loadBalancer``'s addresses)."""
 
 
 class VarSource(Model):
