@@ -23,9 +23,7 @@ class BedError(KbmcError):
 
 
 class UsageError(KbmcError):
-    """A command was called with arguments that cannot work."""
-
-    exit_code = 2
+    """A command was called with arguments that cannot work (a missing object, a refused request)."""
 
 
 class PlacementError(KbmcError):
@@ -73,6 +71,9 @@ class ApiError(KbmcError):
             details = {}
         text = (body or b"").decode(errors="replace")[:200]
         reason = str(decoded.get("reason", ""))
+        if status == 401:  # the server only says "Unauthorized"
+            decoded["message"] = "the credentials were rejected (a token expired or revoked, or a client certificate " \
+                                 "not trusted)"
         return _error_type(status, reason)(status, reason, str(decoded.get("message", text)), f"{method} {path}",
                                            str(details.get("kind", "")), str(details.get("name", "")))
 
@@ -89,6 +90,10 @@ class NotServedError(ApiError):
 
 class ConflictError(ApiError):
     """409: the object exists already, or it changed since the resourceVersion sent (``reason`` says which)."""
+
+
+class UnauthorizedError(ApiError):
+    """401: the server did not accept the credentials."""
 
 
 class ForbiddenError(ApiError):
@@ -112,8 +117,8 @@ def _error_type(status: int, reason: str) -> type[ApiError]:
         return NotFoundError if reason == "NotFound" else NotServedError
     if status >= 500:
         return ServerError
-    return {409: ConflictError, 403: ForbiddenError, 422: InvalidError, 429: TooManyRequestsError}.get(
-        status, ApiError)
+    return {401: UnauthorizedError, 403: ForbiddenError, 409: ConflictError, 422: InvalidError,
+            429: TooManyRequestsError}.get(status, ApiError)
 
 
 class NoAnswerError(KbmcError):

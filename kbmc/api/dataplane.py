@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
-from kbmc.api.common import Model, ObjectMeta, StringMap
+from kbmc.api.common import Conditions, Model, ObjectMeta, StringMap
 
 GROUP = "kbmc.io"
 
@@ -51,6 +51,8 @@ class DataPlaneStatus(Model):
     server_version: str | None = None
     message: str | None = None
     """Why the last probe got no answer, or why kbmc has no usable credentials for it."""
+    conditions: Conditions = Field(default_factory=list)
+    """Available (spec.available), Reachable (the last probe) and Ready (kbmc can work there)."""
 
 
 class DataPlane(Model):

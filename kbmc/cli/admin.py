@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from kbmc import settings
 from kbmc.api.crd import all_crds
 from kbmc.cli.common import ContextOption, KubeconfigOption, control_client
 from kbmc.cli.dataplane import placed_clusters
+from kbmc.cli.output import Format, OutputOption, columns, emit, row
 from kbmc.errors import ApiError, InstallError, NotFoundError, UsageError
 from kbmc.kube import rest
 from kbmc.kube.client import Api, new_client
@@ -74,28 +74,50 @@ def install(
 
 def status(kubeconfig: KubeconfigOption = None, context: ContextOption = None,
            namespace: NamespaceOption = settings.NAMESPACE,
-           kubeconfig_secret: SecretOption = settings.KUBECONFIG_SECRET) -> None:
-    """Control plane and every data plane: reachable, kbmc's permissions, version, Clusters."""
+           kubeconfig_secret: SecretOption = settings.KUBECONFIG_SECRET, output: OutputOption = Format.table) -> None:
+    """Control plane and every data plane: reachable, kbmc's permissions, version, Clusters. Exits 1 when a data
+    plane is not OK (marked unavailable, unreachable, or kbmc's permissions there incomplete)."""
     control = control_client(kubeconfig, context, "status")
     version = rest.call(control, "GET", "/version").get("gitVersion", "?")
     try:
         deployment = rest.call(control, "GET", rest.path("Deployment", namespace, "kbmc-operator"))
-        ready = deployment.get("status", {}).get("readyReplicas", 0)
-        operator = f"Deployment {namespace}/kbmc-operator, {ready} ready"
-    except ApiError:
-        operator = "no Deployment (local operator, or not installed)"
-    console.print(f"control plane: reachable ({version}); operator: {operator}", highlight=False)
+        operator = {"deployment": f"{namespace}/kbmc-operator",
+                    "readyReplicas": deployment.get("status", {}).get("readyReplicas", 0)}
+    except NotFoundError:
+        operator = {"deployment": None, "readyReplicas": 0}
     kubeconfig_data = installer.secret_kubeconfig(control, namespace, kubeconfig_secret or settings.KUBECONFIG_SECRET)
     placed = placed_clusters(control)
-    table = Table("data plane", "context", "available", "reachable", "RBAC ok", "version", "clusters", "notes")
+    planes = []
     for item in rest.call(control, "GET", rest.path("DataPlane"))["items"]:
         name, spec = item["metadata"]["name"], item["spec"]
-        report = installer.check_plane(kubeconfig_data, spec["context"], apply_rbac=False) if spec.get(
-            "available", True) else installer.PlaneReport(name, notes=["marked unavailable: not contacted"])
-        table.add_row(name, spec["context"], "yes" if spec.get("available", True) else "no",
-                      "yes" if report.version else "no", "yes" if report.rbac_ok else "no", report.version or "-",
-                      str(len(placed.get(name, []))), "; ".join(report.notes)[:80])
-    console.print(table)
+        available = spec.get("available", True)
+        report = installer.check_plane(kubeconfig_data, spec["context"], apply_rbac=False) if available else \
+            installer.PlaneReport(name, notes=["marked unavailable: not contacted"])
+        planes.append({"name": name, "context": spec["context"], "available": available,
+                       "reachable": bool(report.version), "rbacOk": report.rbac_ok, "version": report.version,
+                       "clusters": placed.get(name, []), "notes": report.notes,
+                       "ok": available and bool(report.version) and report.rbac_ok})
+    summary = {"controlPlane": {"version": version, "operator": operator}, "dataPlanes": planes}
+
+    def table(wide: bool) -> Any:
+        said = (f"Deployment {operator['deployment']}, {operator['readyReplicas']} ready" if operator["deployment"]
+                else "no Deployment (local operator, or not installed)")
+        console.print(f"control plane: reachable ({version}); operator: {said}", highlight=False)
+        out = columns(wide, "data plane", "context", "available", "reachable", "RBAC ok", "version", "clusters",
+                      "notes")
+        for plane in planes:
+            notes = "; ".join(plane["notes"])
+            row(out, wide, plane["name"], plane["context"], *("yes" if plane[k] else "no" for k in (
+                "available", "reachable", "rbacOk")), plane["version"] or "-", str(len(plane["clusters"])),
+                notes if wide else notes[:80])
+        return out
+
+    emit(output, summary, table)
+    failing = [p["name"] for p in planes if not p["ok"]]
+    if failing:
+        if output in (Format.table, Format.wide):
+            Console(stderr=True).print(f"not OK: data plane(s) {', '.join(failing)}", highlight=False)
+        raise typer.Exit(1)
 
 
 def uninstall(kubeconfig: KubeconfigOption = None, context: ContextOption = None,

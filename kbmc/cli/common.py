@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from kbmc.kube.client import Api, new_client, user_agent
+from kbmc.kube.client import Api, context_namespace, new_client, user_agent
 
 KubeconfigOption = Annotated[Path | None, typer.Option("--kubeconfig", help="Kubeconfig (default: $KUBECONFIG, "
                                                                             "then ~/.kube/config).")]
@@ -21,5 +21,15 @@ def default_kubeconfig(kubeconfig: Path | None) -> Path:
     return kubeconfig or Path(os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or Path.home() / ".kube/config")
 
 
+NamespaceOption = Annotated[str | None, typer.Option("--namespace", "-n", help="Namespace (default: the context's, as "
+                                                                              "kubectl).")]
+AllNamespacesOption = Annotated[bool, typer.Option("--all-namespaces", "-A", help="Every namespace.")]
+
+
 def control_client(kubeconfig: Path | None, context: str | None, command: str) -> Api:
     return new_client(default_kubeconfig(kubeconfig), context, agent=user_agent(f"cli {command}"))
+
+
+def namespace_of(namespace: str | None, kubeconfig: Path | None, context: str | None) -> str:
+    """``-n``, else the context's namespace, else ``default`` (as kubectl)."""
+    return namespace or context_namespace(default_kubeconfig(kubeconfig), context)

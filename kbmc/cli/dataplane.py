@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from kbmc import settings
 from kbmc.cli.common import ContextOption, KubeconfigOption, control_client
+from kbmc.cli.output import Format, OutputOption, columns, console, dump, emit, row
 from kbmc.core import clock, placement
 from kbmc.errors import NotFoundError, UsageError
 from kbmc.kube import rest
@@ -22,7 +21,6 @@ from kbmc.kube.client import Api, new_client, user_agent
 from kbmc.ops import join as joining
 
 app = typer.Typer(no_args_is_help=True, help="Data planes: list, describe, mark unavailable / available.")
-console = Console()
 NameArg = Annotated[str, typer.Argument(help="DataPlane name (usually its context), e.g. k8s-2.")]
 
 
@@ -52,28 +50,39 @@ def placed_clusters(api: Api) -> dict[str, list[str]]:
 
 
 @app.command("list")
-def list_(kubeconfig: KubeconfigOption = None, context: ContextOption = None) -> None:
-    """Table of data planes: context, available, reachable, last contact, reason, Clusters placed."""
+def list_(output: OutputOption = Format.table, kubeconfig: KubeconfigOption = None,
+          context: ContextOption = None) -> None:
+    """Data planes: context, available, reachable, last contact, reason, Clusters placed."""
     api = control_client(kubeconfig, context, "dataplane list")
-    placed = placed_clusters(api)
-    table = Table("name", "context", "available", "reachable", "last contact", "reason", "clusters")
-    for item in _list(api):
-        spec, status = item["spec"], item.get("status") or {}
-        name = item["metadata"]["name"]
-        available = spec.get("available", True)
-        reachable = status.get("reachable")
-        table.add_row(name, spec["context"], "[green]yes[/green]" if available else "[red]no[/red]",
-                      _yes_no(reachable, "[green]yes[/green]", "[red]no[/red]"),
-                      _age(status.get("lastContact")), spec.get("unavailableReason") or status.get("message") or "",
-                      str(len(placed.get(name, []))))
-    console.print(table)
+    items = _list(api)
+    placed = placed_clusters(api) if output in (Format.table, Format.wide) else {}
+
+    def table(wide: bool) -> Any:
+        out = columns(wide, "name", "context", "available", "reachable", "last contact", "reason", "clusters",
+                      ("version", True), ("marked by", True))
+        for item in items:
+            spec, status = item["spec"], item.get("status") or {}
+            name = item["metadata"]["name"]
+            row(out, wide, name, spec["context"],
+                "[green]yes[/green]" if spec.get("available", True) else "[red]no[/red]",
+                _yes_no(status.get("reachable"), "[green]yes[/green]", "[red]no[/red]"),
+                _age(status.get("lastContact")), spec.get("unavailableReason") or status.get("message") or "",
+                str(len(placed.get(name, []))), (status.get("serverVersion") or "-", True),
+                (spec.get("markedBy") or "-", True))
+        return out
+
+    emit(output, items, table)
 
 
 @app.command()
-def describe(name: NameArg, kubeconfig: KubeconfigOption = None, context: ContextOption = None) -> None:
+def describe(name: NameArg, output: OutputOption = Format.table, kubeconfig: KubeconfigOption = None,
+             context: ContextOption = None) -> None:
     """Everything known of one data plane, and the Clusters placed there."""
     api = control_client(kubeconfig, context, "dataplane describe")
     item = _get(api, name)
+    if output in (Format.json, Format.yaml):
+        dump(output, item)
+        return
     spec, status = item["spec"], item.get("status") or {}
     rows = [
         ("Name", name), ("Context", spec["context"]),

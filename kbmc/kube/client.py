@@ -57,6 +57,16 @@ def user_agent(component: str) -> str:
     return f"kbmc/{__version__} ({component})"
 
 
+def context_namespace(kubeconfig: Path | str, context: str | None = None) -> str:
+    """The namespace a kubeconfig context names (kubectl's default for ``-n``), else ``default``."""
+    try:
+        contexts, current = config.list_kube_config_contexts(config_file=str(kubeconfig))
+    except (config.ConfigException, OSError, TypeError, ValueError) as exc:
+        raise UsageError(f"kubeconfig {kubeconfig}: {exc}") from exc
+    chosen = next((c for c in contexts if c.get("name") == context), None) if context else current
+    return str(((chosen or {}).get("context") or {}).get("namespace") or "default")
+
+
 def new_client(kubeconfig: Path | str, context: str | None = None, *, agent: str,
                timeouts: Timeouts = DEFAULT_TIMEOUTS, kubeconfig_dict: dict[str, Any] | None = None
                ) -> client.ApiClient:
@@ -91,4 +101,5 @@ def new_client(kubeconfig: Path | str, context: str | None = None, *, agent: str
                              _request_timeout=_request_timeout or default)
 
     rest.request = request
+    api.kbmc_timeouts = default  # what a failure message says it waited
     return api

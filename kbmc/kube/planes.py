@@ -276,7 +276,7 @@ class Plane:
         except DataPlaneUnavailableError:
             return False
         except (ApiError, NoAnswerError) as exc:  # any failure to get an answer is unreachability
-            self.health.probe_failed(f"{type(exc).__name__}: {exc}")
+            self.health.probe_failed(str(exc))
             return False
         return self.health.answered(str(version.get("gitVersion", "")))
 

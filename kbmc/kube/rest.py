@@ -88,13 +88,47 @@ def request(api: client.ApiClient, method: str, url_path: str, *, body: Any = No
         raw = response.response
         data = None if stream and 200 <= response.status <= 299 else raw.data  # the body is read here
     except (urllib3.exceptions.HTTPError, client.exceptions.ApiException, OSError) as exc:  # ApiException: SSL
-        cause = getattr(exc, "reason", None) or exc
-        raise NoAnswerError(f"{method} {url_path}: no answer ({type(cause).__name__}: {cause})"[:300]) from exc
+        why = in_words(exc, api.configuration.host, timeout or getattr(api, "kbmc_timeouts", None))
+        raise NoAnswerError(f"{method} {url_path}: {why}") from exc
     if not 200 <= response.status <= 299:
         raise ApiError.from_body(response.status, data, method, url_path)
     if stream:
         return raw
     return json.loads(data) if data else {}
+
+
+def in_words(exc: BaseException, server: str, timeout: Any = None) -> str:
+    """Why a request to ``server`` got no answer, as an SRE would say it (never the exception's repr)."""
+    cause = getattr(exc, "reason", None) if isinstance(exc, urllib3.exceptions.MaxRetryError) else exc
+    cause = cause or exc
+    text = str(cause)
+    connect, read = (timeout, timeout) if isinstance(timeout, int | float) else timeout or (None, None)
+    if isinstance(cause, urllib3.exceptions.NameResolutionError):
+        return f"the host name of {server} does not resolve"
+    if isinstance(cause, urllib3.exceptions.NewConnectionError) and "refused" in text:
+        return f"connection refused at {server}"
+    if isinstance(cause, urllib3.exceptions.NewConnectionError) and "unreachable" in text.lower():
+        return f"no route to {server}"
+    if isinstance(cause, urllib3.exceptions.ConnectTimeoutError) and not isinstance(
+            cause, urllib3.exceptions.NewConnectionError):
+        return f"no connection to {server} within {connect} s" if connect else f"no connection to {server} in time"
+    if isinstance(cause, urllib3.exceptions.ReadTimeoutError | TimeoutError):
+        return f"no answer from {server} within {read} s" if read else f"no answer from {server} in time"
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+        if "unable to get local issuer" in text or "self-signed" in text or "self signed" in text:
+            return f"TLS: the certificate of {server} is signed by an unknown authority"
+        if "hostname" in text or "match" in text:
+            return f"TLS: the certificate of {server} is not valid for that name"
+        if "expired" in text:
+            return f"TLS: the certificate of {server} has expired"
+        return f"TLS: the certificate of {server} cannot be verified"
+    if isinstance(cause, urllib3.exceptions.SSLError | client.exceptions.ApiException) or "SSL" in text:
+        return f"TLS with {server} failed"
+    if isinstance(cause, urllib3.exceptions.NewConnectionError | ConnectionRefusedError):
+        return f"connection refused at {server}" if "refused" in text else f"cannot connect to {server}"
+    if isinstance(cause, urllib3.exceptions.ProtocolError):
+        return f"{server} closed the connection before its answer was complete"
+    return f"no answer from {server} ({type(cause).__name__})"
 
 
 def apply(api: client.ApiClient, manifest: Obj) -> Obj:

@@ -33,7 +33,7 @@ def apply_plane(plane: Plane, intents: list[Intent], cluster: str, unanswered_li
         except KbmcError as exc:
             metrics.API_ERRORS.labels(plane.name, intent.action).inc()
             if isinstance(exc, NoAnswerError):
-                plane.health.write_unanswered(f"{type(exc).__name__}: {exc}", unanswered_limit)
+                plane.health.write_unanswered(str(exc), unanswered_limit)
             message = f"{intent.describe()} in data plane {plane.name}: {exc}"
             log.warning("cluster=%s dataplane=%s failed=%s", cluster, plane.name, message)
             return done, message

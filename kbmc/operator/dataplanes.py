@@ -13,6 +13,7 @@ from typing import Any
 
 from kbmc.api.dataplane import DataPlane
 from kbmc.core import clock
+from kbmc.core import dataplanes as dataplane_rules
 from kbmc.core.kubeconfig import from_secret
 from kbmc.errors import KubeconfigError
 from kbmc.kube.informer import Obj
@@ -130,8 +131,8 @@ class DataPlanes:
         contact: dict[str, float] = {}
         while not stop.wait(self.settings.probe_interval if contact else 0.5):
             try:
-                planes = [p for p in self.all().values() if p.state.available]
-                recovered = list(self.pool.map(Plane.probe, planes))
+                planes = list(self.all().values())
+                recovered = list(self.pool.map(Plane.probe, [p for p in planes if p.state.available]))
                 for plane in planes:
                     self._report(plane, contact)
                 if any(recovered):
@@ -140,26 +141,40 @@ class DataPlanes:
                 log.exception("health probe round failed")
 
     def _report(self, plane: Plane, contact: dict[str, float]) -> None:
-        name, health = plane.name, plane.health.view()
-        metrics.DATAPLANE_UP.labels(name).set(1 if health.reachable else 0)
-        status = self._bodies.get(name, {}).get("status") or {}
+        """Write what changed of a data plane's health to its DataPlane's status: reachable, message, last contact
+        (refreshed every ``contact_refresh``) and the conditions."""
+        name, health, state = plane.name, plane.health.view(), plane.state
+        metrics.DATAPLANE_UP.labels(name).set(1 if health.reachable and state.available else 0)
+        body = self._bodies.get(name, {})
+        status = body.get("status") or {}
         fresh = time.monotonic() - contact.get(name, 0) < self._status.contact_refresh
         message = health.message or plane.error or ""
-        if health.reachable and not plane.error:
-            if status.get("reachable") is True and fresh and not status.get("message"):
-                return
-            contact[name] = time.monotonic()
-            patch = {"reachable": True, "lastContact": clock.stamp(), "serverVersion": health.server_version,
-                     "message": None}
-        else:
-            if status.get("reachable") is False and status.get("message") == message:
-                return
+        patch: dict[str, Any] = {}
+        if not state.available:
+            pass  # not asked: nothing new is known of its health
+        elif health.reachable and not plane.error:
+            if not (status.get("reachable") is True and fresh and not status.get("message")):
+                contact[name] = time.monotonic()
+                patch = {"reachable": True, "lastContact": clock.stamp(), "serverVersion": health.server_version,
+                         "message": None}
+        elif not (status.get("reachable") is False and status.get("message") == message):
             patch = {"reachable": False, "message": message}
             contact[name] = time.monotonic()
             self._writes.event("DataPlane", name, None, "Warning", "Unreachable",
                                f"data plane {name} does not answer: {message}")
+        generation = body.get("metadata", {}).get("generation")
+        said = dataplane_rules.conditions(
+            status.get("conditions") or [], available=state.available, reason=state.reason,
+            reachable=health.reachable if not plane.error else None, message=message,
+            credentials_error=plane.error, generation=generation, now=clock.stamp())
+        if not dataplane_rules.same(status.get("conditions") or [], said) or status.get(
+                "observedGeneration") != generation:
+            patch["conditions"] = [c.model_dump(by_alias=True, exclude_none=True, mode="json") for c in said]
+            patch["observedGeneration"] = generation
+        if not patch:
+            return
         self._writes.dataplane_status(name, patch)
-        if patch["reachable"] is False and status.get("reachable") is not False:
+        if patch.get("reachable") is False and status.get("reachable") is not False:
             self._on_change(name, plane.cache.owners())  # its Clusters say so now (answering again: all are queued)
 
 

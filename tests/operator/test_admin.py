@@ -10,6 +10,7 @@ a least-privilege data plane: a Cluster runs there; the identity can do what kbm
 from __future__ import annotations
 
 import base64
+import json
 import subprocess
 import sys
 
@@ -79,11 +80,20 @@ def test_status_cluster_list_and_describe(operator: Operator, clusters: Clusters
         assert plane in status.stdout
     listed = kbmc(operator.bed, "cluster", "list", "-n", namespace)
     assert "shown" in listed.stdout and "Running" in listed.stdout and "3/3" in listed.stdout
+    as_json = json.loads(kbmc(operator.bed, "cluster", "list", "-n", namespace, "-o", "json").stdout)
+    assert as_json["kind"] == "List" and [i["metadata"]["name"] for i in as_json["items"]] == ["shown"]
+    everywhere = kbmc(operator.bed, "cluster", "list", "-A", "-o", "wide")
+    assert namespace in everywhere.stdout and "COMPONENTS" in everywhere.stdout and "etcd" in everywhere.stdout
     described = kbmc(operator.bed, "cluster", "describe", "shown", "-n", namespace)
-    for row in ("shown-etcd-0", "k8s-1", "127.1.0.", "shown-etcd-2", "k8s-3", "Ready"):
+    for row in ("shown-etcd-0", "k8s-1", "127.1.0.", "shown-etcd-2", "k8s-3", "Ready", "Events:",
+                "all instances are ready"):
         assert row in described.stdout
+    assert yaml.safe_load(kbmc(operator.bed, "cluster", "describe", "shown", "-n", namespace, "-o", "yaml").stdout)[
+        "status"]["phase"] == "Running"
+    status_json = json.loads(kbmc(operator.bed, "status", "-o", "json").stdout)
+    assert {p["name"]: p["ok"] for p in status_json["dataPlanes"]} == {"k8s-1": True, "k8s-2": True, "k8s-3": True}
     refused = kbmc(operator.bed, "uninstall")
-    assert refused.returncode == 2 and "Cluster(s) exist" in refused.stderr
+    assert refused.returncode == 1 and "Cluster(s) exist" in refused.stderr
 
 
 def test_join_a_least_privilege_data_plane(operator: Operator, clusters: Clusters, namespace: str) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from kbmc.kube import rest
-from tests.kube import Clusters
+from tests.kube import Clusters, wait_object
 from tests.operator.helpers import (
     PLANES,
     condition,
@@ -162,13 +162,26 @@ def test_deletion_during_an_incident_finishes_when_available(operator: Operator,
         assert objects(clusters, plane, namespace, "leaving") == {}
 
 
+def _ready(plane: dict | None) -> tuple[str, str]:  # type: ignore[type-arg]
+    found = condition(plane, "Ready") or {}
+    return found.get("status", ""), found.get("reason", "")
+
+
 def test_list_describe_and_unknown_names(operator: Operator, incident: None) -> None:
+    control = operator.control
+    wait_object(control, "DataPlane", None, "k8s-2", lambda d: _ready(d) == ("True", "Ready"), timeout=30)
     mark(operator)
+    wait_object(control, "DataPlane", None, "k8s-2", lambda d: _ready(d) == ("False", "MarkedUnavailable"),
+                timeout=30)
     listed = kbmc(operator.bed, "dataplane", "list")
     assert listed.returncode == 0, listed.stderr
     assert "k8s-2" in listed.stdout and REASON in listed.stdout
+    as_json = json.loads(kbmc(operator.bed, "dataplane", "list", "-o", "json").stdout)
+    assert {i["metadata"]["name"]: i["spec"]["available"] for i in as_json["items"]}["k8s-2"] is False
+    status = kbmc(operator.bed, "status")
+    assert status.returncode == 1 and "not OK: data plane(s) k8s-2" in status.stderr, status.stderr
     described = kbmc(operator.bed, "dataplane", "describe", "k8s-2")
     assert "Available:" in described.stdout and "no" in described.stdout and "(kbmc cli)" in described.stdout
     result = kbmc(operator.bed, "dataplane", "mark-unavailable", "k8s-9", "--reason", "typo")
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert "no DataPlane named 'k8s-9' (known: k8s-1, k8s-2, k8s-3)" in result.stderr
