@@ -111,6 +111,13 @@ class Settings:
     """Port of the Prometheus endpoint (0: off)."""
     liveness_port: int = 0
     """Port of the liveness endpoint /healthz (0: off): 200 while every part of the operator runs."""
+    bind_address: str = "127.0.0.1"
+    """Address the metrics and liveness endpoints listen on (0.0.0.0 in a pod: the kubelet and Prometheus
+    connect to the pod's address)."""
+    log_format: str = "text"
+    """``text`` (one line per record) or ``json`` (one object per line, for a log pipeline)."""
+    log_level: str = "INFO"
+    """The least severe level logged (DEBUG, INFO, WARNING, ERROR)."""
     timeouts: Timeouts = field(default_factory=Timeouts)
     """Of every call to the control plane and to the data planes."""
     queue: QueueSettings = field(default_factory=QueueSettings)

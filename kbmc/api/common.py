@@ -63,16 +63,27 @@ class ObjectMeta(Model):
     model_config = ConfigDict(extra="allow")
 
     name: str | None = None
+    """Object name, unique in its namespace (or cluster-wide for a cluster-scoped kind)."""
     generate_name: str | None = None
+    """Prefix the API server completes into a unique name when name is empty."""
     namespace: str | None = None
+    """Namespace of a namespaced object; empty for a cluster-scoped one."""
     uid: str | None = None
+    """Set by the API server, unique over time; kbmc labels what it creates for a Cluster with it."""
     resource_version: str | None = None
+    """Opaque version of the object, set by the API server on every write (optimistic concurrency)."""
     generation: int | None = None
+    """Sequence number of the spec, incremented by the API server on every spec change."""
     labels: StringMap = Field(default_factory=dict)
+    """Identifying key/value pairs, used by selectors."""
     annotations: StringMap = Field(default_factory=dict)
+    """Non-identifying key/value pairs (kbmc reads and writes its own keys here)."""
     finalizers: list[str] = Field(default_factory=list)
+    """Keys that hold the object while deleted until removed (kbmc's is kbmc.io/cleanup)."""
     deletion_timestamp: str | None = None
+    """RFC 3339 time the deletion was requested, set by the API server."""
     creation_timestamp: str | None = None
+    """RFC 3339 time the object was created, set by the API server."""
 
 
 class Condition(Model):
@@ -81,6 +92,7 @@ class Condition(Model):
     type: Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9]*$", max_length=316)]
     """PascalCase type, e.g. Ready."""
     status: Literal["True", "False", "Unknown"]
+    """True, False or Unknown."""
     reason: Annotated[str, Field(pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$", max_length=1024)]
     """One CamelCase word saying why."""
     message: Annotated[str, Field(max_length=32768)] = ""

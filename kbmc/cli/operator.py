@@ -5,9 +5,8 @@ as a Deployment sets them; the defaults are the settings' own (``kbmc.settings``
 
 from __future__ import annotations
 
-import logging
+import enum
 import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +17,18 @@ from kbmc.settings import DataPlaneSettings, QueueSettings, Settings
 
 app = typer.Typer(no_args_is_help=True, help="The control-plane operator.")
 DEFAULTS = Settings()
+
+
+class LogFormat(enum.StrEnum):
+    text = "text"
+    json = "json"
+
+
+class LogLevel(enum.StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
 
 
 @app.command()
@@ -36,23 +47,27 @@ def run(
     workers: Annotated[int, typer.Option(envvar="KBMC_WORKERS", min=1, help="Clusters reconciled at the same time.")]
     = DEFAULTS.queue.workers,
     metrics_port: Annotated[int, typer.Option(envvar="KBMC_METRICS_PORT", help=(
-        "Prometheus /metrics port on 127.0.0.1 (0: off)."))] = DEFAULTS.metrics_port,
+        "Prometheus /metrics port (0: off)."))] = DEFAULTS.metrics_port,
     liveness_port: Annotated[int, typer.Option(envvar="KBMC_LIVENESS_PORT", help=(
-        "Liveness /healthz port on 127.0.0.1 (0: off)."))] = DEFAULTS.liveness_port,
+        "Liveness /healthz port (0: off)."))] = DEFAULTS.liveness_port,
+    bind_address: Annotated[str, typer.Option(envvar="KBMC_BIND_ADDRESS", help=(
+        "Address of the metrics and liveness endpoints (0.0.0.0 in a pod)."))] = DEFAULTS.bind_address,
     probe_interval: Annotated[float, typer.Option(envvar="KBMC_PROBE_INTERVAL", help=(
         "Seconds between data-plane health probes."))] = DEFAULTS.dataplanes.probe_interval,
+    log_format: Annotated[LogFormat, typer.Option(envvar="KBMC_LOG_FORMAT", help=(
+        "text, or json (one object per line)."))] = LogFormat.text,
+    log_level: Annotated[LogLevel, typer.Option(envvar="KBMC_LOG_LEVEL", help="Least severe level logged.")]
+    = LogLevel.INFO,
 ) -> None:
     """Run the operator in the foreground (Ctrl-C stops it)."""
     from kbmc.operator.handlers import run as run_operator  # noqa: PLC0415 - kopf is heavy to import
 
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("kopf.objects").setLevel(logging.WARNING)  # one line per handled event otherwise
     in_cluster = kubeconfig is None and bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
     settings = Settings(kubeconfig=None if in_cluster else default_kubeconfig(kubeconfig), context=context,
                         namespace=namespace, kubeconfig_secret=kubeconfig_secret,
                         contexts=tuple(c.strip() for c in contexts.split(",") if c.strip()),
-                        metrics_port=metrics_port, liveness_port=liveness_port,
+                        metrics_port=metrics_port, liveness_port=liveness_port, bind_address=bind_address,
+                        log_format=log_format.value, log_level=log_level.value,
                         queue=QueueSettings(workers=workers),
                         dataplanes=DataPlaneSettings(probe_interval=probe_interval))
     code = run_operator(settings)

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 from kbmc.core import clock
 from kbmc.core.plan import Intent
-from kbmc.errors import ConflictError, KbmcError, NoAnswerError, NotFoundError
+from kbmc.errors import ApiError, ConflictError, DataPlaneUnavailableError, KbmcError, NoAnswerError, NotFoundError
 from kbmc.kube import rest
 from kbmc.kube.informer import slim
 from kbmc.kube.planes import Plane
@@ -31,7 +33,6 @@ def apply_plane(plane: Plane, intents: list[Intent], cluster: str, unanswered_li
             _apply(plane, intent)
             plane.health.answered()
         except KbmcError as exc:
-            metrics.API_ERRORS.labels(plane.name, intent.action).inc()
             if isinstance(exc, NoAnswerError):
                 plane.health.write_unanswered(str(exc), unanswered_limit)
             message = f"{intent.describe()} in data plane {plane.name}: {exc}"
@@ -57,31 +58,44 @@ def apply_all(pool: ThreadPoolExecutor, planes: Mapping[str, Plane], intents: Ma
 
 
 def _apply(plane: Plane, intent: Intent) -> None:
-    metrics.API_REQUESTS.labels(plane.name, intent.action).inc()
     if intent.action == "create":
         assert intent.body is not None
         try:
-            created = plane.call("POST", rest.path(intent.kind, intent.namespace), body=intent.body)
+            created = _call(plane, "create", "POST", rest.path(intent.kind, intent.namespace), body=intent.body)
         except ConflictError:
             return  # already there: the watch will bring it
         except NotFoundError as exc:
             if exc.kind != "namespaces":
                 raise
-            _create_namespace(plane, intent.namespace)
-            created = plane.call("POST", rest.path(intent.kind, intent.namespace), body=intent.body)
+            with contextlib.suppress(ConflictError):
+                _call(plane, "create", "POST", rest.path("Namespace"), body={"metadata": {"name": intent.namespace}})
+            created = _call(plane, "create", "POST", rest.path(intent.kind, intent.namespace), body=intent.body)
         plane.cache.upsert(slim({**created, "kind": intent.kind}))
     elif intent.action == "patch":
-        patched = plane.call("PATCH", rest.path(intent.kind, intent.namespace, intent.name), body=intent.body,
-                             content_type=rest.MERGE_PATCH)
+        patched = _call(plane, "patch", "PATCH", rest.path(intent.kind, intent.namespace, intent.name),
+                        body=intent.body, content_type=rest.MERGE_PATCH)
         plane.cache.upsert(slim({**patched, "kind": intent.kind}))
     else:
         with contextlib.suppress(NotFoundError):
-            plane.call("DELETE", rest.path(intent.kind, intent.namespace, intent.name),
-                       body={"propagationPolicy": "Background"})
+            _call(plane, "delete", "DELETE", rest.path(intent.kind, intent.namespace, intent.name),
+                  body={"propagationPolicy": "Background"})
         plane.cache.mark_deleting(intent.kind, intent.namespace, intent.name, clock.stamp())
 
 
-def _create_namespace(plane: Plane, namespace: str) -> None:
-    metrics.API_REQUESTS.labels(plane.name, "create").inc()
-    with contextlib.suppress(ConflictError):
-        plane.call("POST", rest.path("Namespace"), body={"metadata": {"name": namespace}})
+def _call(plane: Plane, verb: str, method: str, url_path: str, **kwargs: Any) -> Any:
+    """One write to ``plane``, counted by its outcome and timed."""
+    started, code = time.monotonic(), "2xx"
+    try:
+        return plane.call(method, url_path, **kwargs)
+    except ApiError as exc:
+        code = str(exc.status)
+        raise
+    except NoAnswerError:
+        code = "none"
+        raise
+    except DataPlaneUnavailableError:
+        code = "refused"
+        raise
+    finally:
+        metrics.API_REQUESTS.labels(plane.name, verb, code).inc()
+        metrics.API_SECONDS.labels(plane.name, verb).observe(time.monotonic() - started)

@@ -145,6 +145,7 @@ class DataPlanes:
         (refreshed every ``contact_refresh``) and the conditions."""
         name, health, state = plane.name, plane.health.view(), plane.state
         metrics.DATAPLANE_UP.labels(name).set(1 if health.reachable and state.available else 0)
+        metrics.DATAPLANE_AVAILABLE.labels(name).set(1 if state.available else 0)
         body = self._bodies.get(name, {})
         status = body.get("status") or {}
         fresh = time.monotonic() - contact.get(name, 0) < self._status.contact_refresh

@@ -18,7 +18,7 @@ import kopf
 
 from kbmc.kube.client import user_agent
 from kbmc.kube.informer import ended
-from kbmc.operator import health, metrics, watches
+from kbmc.operator import health, logs, metrics, watches
 from kbmc.operator.runtime import Runtime
 from kbmc.operator.sweep import Sweeper
 from kbmc.settings import Settings
@@ -88,10 +88,12 @@ def build_registry(rt: Runtime) -> kopf.OperatorRegistry:
 def run(settings: Settings) -> int:
     """Run the operator until SIGINT / SIGTERM; return the process's exit code (1 when a part it cannot live
     without stopped, so that a Deployment or a supervisor starts it again)."""
+    logs.configure(settings.log_format, settings.log_level)
     rt = Runtime(settings)
     reactor = _Reactor(rt)
-    metrics.serve(settings.metrics_port)
-    health.serve(settings.liveness_port, reactor.stopped_parts)
+    metrics.QUEUE_DEPTH.set_function(lambda: len(rt.queue))
+    metrics.serve(settings.metrics_port, settings.bind_address, rt.inventory)
+    health.serve(settings.liveness_port, reactor.stopped_parts, settings.bind_address)
     rt.start()
     log.info("operator started namespace=%s secret=%s contexts=%s", settings.namespace, settings.kubeconfig_secret,
              ",".join(settings.contexts) or "-")

@@ -24,6 +24,8 @@ class WorkQueue:
         self._due: dict[str, float] = {}
         self._closed = False
         self._failures: dict[str, int] = {}
+        self._since: dict[str, float] = {}
+        """Key -> when it was queued (for the time it waited)."""
 
     def add(self, key: str, delay: float = 0.0) -> None:
         with self._cond:
@@ -44,9 +46,15 @@ class WorkQueue:
         elif key not in self._queued:
             self._queued.add(key)
             self._queue.append(key)
+            self._since[key] = time.monotonic()
 
     def get(self) -> str | None:
         """The next key to process (None once closed)."""
+        taken = self.take()
+        return taken[0] if taken else None
+
+    def take(self) -> tuple[str, float] | None:
+        """The next key to process and the seconds it waited in the queue (None once closed)."""
         with self._cond:
             while True:
                 if self._closed:
@@ -62,7 +70,7 @@ class WorkQueue:
                     self._queued.discard(key)
                     self._due.pop(key, None)
                     self._active.add(key)
-                    return key
+                    return key, now - self._since.pop(key, now)
                 timeout = self._later[0][0] - now if self._later else None
                 self._cond.wait(timeout)
 

@@ -185,6 +185,20 @@ class Runtime:
         for key in list(self.state.clusters):
             self.queue.add(key)
 
+    def inventory(self) -> tuple[dict[str, int], dict[tuple[str, str, str], int]]:
+        """Clusters by phase, and instances by (data plane, role, ready), as their status says (for metrics)."""
+        phases: dict[str, int] = {}
+        instances: dict[tuple[str, str, str], int] = {}
+        for body in list(self.state.clusters.values()):
+            status = body.get("status") or {}
+            phase = status.get("phase") or "Unknown"
+            phases[phase] = phases.get(phase, 0) + 1
+            for component in (status.get("components") or {}).values():
+                for item in component.get("instances") or []:
+                    key = (item.get("dataPlane") or "", item.get("role") or "", str(bool(item.get("ready"))).lower())
+                    instances[key] = instances.get(key, 0) + 1
+        return phases, instances
+
     def _failed(self, key: str, exc: Exception) -> None:
         """A pass failed unexpectedly (a bug, or something kbmc does not know yet): a Warning on the Cluster,
         at most one per ``failure_event_interval`` (the log has every one)."""

@@ -18,12 +18,15 @@ log = logging.getLogger("kbmc.operator.worker")
 
 def work(queue: WorkQueue, run_pass: Callable[[str], Again], failed: Callable[[str, Exception], None],
          settings: QueueSettings) -> None:
-    while (key := queue.get()) is not None:
+    while (taken := queue.take()) is not None:
+        key, waited = taken
+        metrics.QUEUE_WAIT.observe(waited)
         started = time.monotonic()
         try:
             again = run_pass(key)
             delay = again.after
             if again.backoff:
+                metrics.QUEUE_RETRIES.labels("refused").inc()
                 delay = min(d for d in (delay, queue.backoff(key, settings.apply_retry_seconds)) if d)
             elif delay is None:
                 queue.forget(key)
@@ -34,6 +37,7 @@ def work(queue: WorkQueue, run_pass: Callable[[str], Again], failed: Callable[[s
                 failed(key, exc)
             except Exception:  # reporting it is best effort; the worker goes on
                 log.exception("cluster=%s failure not reported", key)
+            metrics.QUEUE_RETRIES.labels("error").inc()
             delay, result = queue.backoff(key, settings.retry_seconds), "error"
         finally:
             queue.done(key)

@@ -156,7 +156,8 @@ def missing_permissions(api: Api) -> list[str]:
 def deployment(options: Options) -> dict[str, Any]:
     ns = options.namespace
     args = ["operator", "run", "--namespace", ns, "--kubeconfig-secret", options.kubeconfig_secret,
-            "--contexts", ",".join(options.contexts), "--metrics-port", "8080", "--liveness-port", "8081"]
+            "--contexts", ",".join(options.contexts), "--metrics-port", "8080", "--liveness-port", "8081",
+            "--bind-address", "0.0.0.0"]  # the kubelet probes, and Prometheus scrapes, the pod's address
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": OPERATOR, "namespace": ns, "labels": {names.MANAGED_BY: names.MANAGER}},

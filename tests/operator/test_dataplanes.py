@@ -9,12 +9,16 @@ without the kbmc/ user agent | /metrics and /healthz.
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
+from pathlib import Path
 
 from kbmc.kube import rest
 from tests.kube import Clusters, wait_object
 from tests.operator.helpers import condition, create_cluster, objects, phase_is, seed, wait_cluster
 from tests.operator_env import Operator
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_frozen_data_plane_delays_only_its_clusters(operator: Operator, clusters: Clusters, namespace: str) -> None:
@@ -71,6 +75,13 @@ def test_metrics_and_liveness_are_served(operator: Operator) -> None:
         text = response.read().decode()
     assert 'kbmc_reconciles_total{result="ok"}' in text
     assert 'kbmc_dataplane_up{dataplane="k8s-1"} 1.0' in text
+    assert 'kbmc_dataplane_available{dataplane="k8s-1"} 1.0' in text
     assert "kbmc_reconcile_duration_seconds_bucket" in text
+    assert re.search(r'kbmc_dataplane_requests_total\{dataplane="k8s-\d",verb="create",code="2xx"\} [1-9]', text)
+    exported = set(re.findall(r"^# TYPE (kbmc_\w+) ", text, re.MULTILINE))
+    dashboard = json.loads((ROOT / "deploy/monitoring/grafana-dashboard.json").read_text())
+    queried = {re.sub(r"_(bucket|count|sum|total)$", "", name) for panel in dashboard["panels"]
+               for target in panel["targets"] for name in re.findall(r"kbmc_\w+", target["expr"])}
+    assert queried and queried <= {re.sub(r"_total$", "", name) for name in exported}, queried - exported
     with urllib.request.urlopen(f"http://127.0.0.1:{operator.liveness_port}/healthz", timeout=5) as response:
         assert response.status == 200
