@@ -17,7 +17,9 @@ class Container(Model):
 
     model_config = _OPEN
     name: Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
+    """Container name, unique in the pod."""
     image: Annotated[str, Field(min_length=1)]
+    """Container image, e.g. quay.io/coreos/etcd:v3.5.15."""
 
 
 class PodSpec(Model):
@@ -25,7 +27,10 @@ class PodSpec(Model):
 
     model_config = _OPEN
     containers: Annotated[list[Container], Field(min_length=1)]
+    """At least one. Each gets envFrom the component's env ConfigMap ``<cluster>-<component>-env`` (the resolved
+    vars) and the Cluster's env; the first also the Cluster's resources."""
     init_containers: list[Container] = Field(default_factory=list)
+    """Run before the containers, as written (kbmc adds no env or resources to them)."""
 
 
 class NamedVar(Model):
@@ -37,6 +42,8 @@ class NamedVar(Model):
 
 class ServiceVarSelector(Model):
     comp_def: str | None = None
+    """KubeBlocks: the ComponentDefinition whose component owns the service (empty: this one). kbmc resolves
+    every ref against this definition's own services and notes a different value in status.message."""
     name: Annotated[str, Field(pattern=DNS_LABEL, max_length=25)]
     """Name of a service of this definition."""
     optional: bool | None = None
@@ -53,20 +60,29 @@ class ServiceVarSelector(Model):
 
 class VarSource(Model):
     service_var_ref: ServiceVarSelector | None = None
+    """A value from one of this definition's services (host, loadBalancer or port). kbmc supports no other
+    source."""
 
 
 class Var(Model):
     name: Annotated[str, Field(pattern=ENV_NAME, min_length=1)]
+    """Environment variable name, a key of the env ConfigMap."""
     value: str | None = None
+    """Literal value, used when valueFrom is unset (unset too: empty)."""
     value_from: VarSource | None = None
+    """Where the value comes from; its serviceVarRef, when set, wins over value."""
 
 
 class ServicePort(Model):
     model_config = _OPEN
     name: Annotated[str, Field(pattern=DNS_LABEL, max_length=15)] | None = None
+    """Port name, unique in the service; what serviceVarRef.port.name selects."""
     port: Annotated[int, Field(ge=1, le=65535)]
+    """Port the Service listens on."""
     target_port: IntOrString | None = None
+    """Container port, by number or name, the traffic goes to; unset: the same as port."""
     protocol: Literal["TCP", "UDP", "SCTP"] | None = None
+    """TCP (the Kubernetes default when unset), UDP or SCTP."""
 
 
 class ServiceSpec(Model):
@@ -74,81 +90,137 @@ class ServiceSpec(Model):
 
     model_config = _OPEN
     ports: Annotated[list[ServicePort], Field(min_length=1)]
+    """The Service's ports (at least one)."""
 
 
 class ComponentService(Model):
     name: Annotated[str, Field(pattern=DNS_LABEL, max_length=25)]
+    """Service name, unique in the definition; what a Cluster's services[].name and serviceVarRef.name name."""
     service_name: Annotated[str, Field(pattern=DNS_LABEL, max_length=25)] | None = None
     """Suffix of the Service name; defaults to name."""
     spec: ServiceSpec
+    """A corev1.ServiceSpec, copied into every copy of the Service; kbmc sets type (the Cluster's serviceType,
+    ClusterIP by default), selector and, for LoadBalancer pod services, externalTrafficPolicy Local."""
     pod_service: bool | None = None
+    """One Service per pod, ``<cluster>-<component>-<serviceName>-<ordinal>``, instead of one per component; a
+    Cluster's services[].podService overrides it."""
     disable_auto_provision: bool | None = None
     """Create only when a Cluster names this service."""
 
 
 class ComponentVolume(Model):
     name: Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
+    """Name of a volume the runtime mounts (a Cluster's volumeClaimTemplate of that name provides it)."""
     need_snapshot: bool | None = None
+    """KubeBlocks: take a volume snapshot of it when backing up the component. kbmc does not act on it yet."""
     high_watermark: Annotated[int, Field(ge=0, le=100)] | None = None
+    """KubeBlocks: usage in percent (0-100) above which the volume is made read-only. kbmc does not act on it
+    yet."""
 
 
 class ReplicaRole(Model):
     name: Annotated[str, Field(pattern=DNS_LABEL, max_length=32)]
+    """Role name, e.g. leader or follower (KubeBlocks: the pod label kubeblocks.io/role). kbmc does not act on it
+    yet."""
     serviceable: bool | None = None
+    """KubeBlocks: pods in this role receive Service traffic. kbmc does not act on it yet."""
     writable: bool | None = None
+    """KubeBlocks: pods in this role accept writes. kbmc does not act on it yet."""
     votable: bool | None = None
+    """KubeBlocks: pods in this role vote in leader election (quorum). kbmc does not act on it yet."""
 
 
 class PolicyRule(Model):
     """A rbacv1.PolicyRule granted to the component's pods in every data plane."""
 
     api_groups: list[str] = Field(default_factory=list)
+    """API groups of the resources; "" is the core group."""
     resources: list[str] = Field(default_factory=list)
+    """Resource types, e.g. pods or pods/log."""
     verbs: Annotated[list[str], Field(min_length=1)]
+    """Allowed verbs (at least one), e.g. get, list, watch, patch."""
     resource_names: list[str] = Field(default_factory=list)
+    """Object names the rule is limited to; empty: all."""
 
 
 class ComponentTemplateSpec(Model):
     """A ConfigMap template (in the operator's namespace) copied per Cluster into every data plane."""
 
     name: Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
+    """Template name, unique in the definition; the copy is ConfigMap ``<cluster>-<component>-<name>``."""
     template_ref: Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
     """The ConfigMap holding the files."""
     namespace: str | None = None
+    """Namespace of templateRef; kbmc reads templates from its own namespace only, and another value makes the
+    definition Unavailable."""
     volume_name: Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
     """Volume the runtime mounts the files from."""
     default_mode: Annotated[int, Field(ge=0, le=0o777)] | None = None
+    """Mode of the mounted files, 0 to 0777 (in YAML as decimal, e.g. 493 for 0755); unset: Kubernetes' 0644."""
 
 
 class ComponentDefinitionSpec(Model):
     provider: Annotated[str, Field(max_length=32)] | None = None
+    """Who provides the definition (a person, company or project). Informational: kbmc does not act on it yet."""
     description: Annotated[str, Field(max_length=256)] | None = None
+    """What the definition is, in words. Informational: kbmc does not act on it yet."""
     service_kind: Annotated[str, Field(max_length=32)] | None = None
+    """Kind of service it provides, e.g. etcd or MySQL; shown in the SERVICE column. kbmc does not act on it
+    yet."""
     service_version: Annotated[str, Field(max_length=32)] | None = None
+    """Version of the service the runtime's images run, e.g. 3.5.15; a Cluster component's serviceVersion, when
+    set, must equal it."""
     runtime: PodSpec
+    """Pod spec of every instance; kbmc adds env, the volumes of the volumeClaimTemplates and scripts,
+    serviceAccountName and hostname (the pod name)."""
     vars: Annotated[list[Var], Field(json_schema_extra=list_map("name"))] = Field(default_factory=list)
+    """Variables, unique by name, resolved per component into the env ConfigMap ``<cluster>-<component>-env``
+    that every container reads."""
     volumes: Annotated[list[ComponentVolume], Field(json_schema_extra=list_map("name"))] = Field(
         default_factory=list)
+    """Attributes of the volumes the runtime mounts, unique by name. kbmc does not act on them yet (a Cluster's
+    volumeClaimTemplates provide the volumes)."""
     services: Annotated[list[ComponentService], Field(json_schema_extra=list_map("name"))] = Field(
         default_factory=list)
+    """Services of each component, unique by name, created in the data planes of the placement (a Cluster may
+    override them by name)."""
     scripts: Annotated[list[ComponentTemplateSpec], Field(json_schema_extra=list_map("name"))] = Field(
         default_factory=list)
+    """Script ConfigMaps, unique by name, copied per component into every data plane and mounted in the pods."""
     roles: list[ReplicaRole] = Field(default_factory=list)
+    """KubeBlocks: the roles pods can take, e.g. leader and follower. kbmc does not act on them yet (pods get no
+    role label)."""
     update_strategy: Literal["Serial", "BestEffortParallel", "Parallel"] | None = None
+    """KubeBlocks: the order pods are updated in: Serial (one at a time), BestEffortParallel (as many as keep a
+    quorum) or Parallel (all at once). kbmc does not act on it yet."""
     policy_rules: list[PolicyRule] = Field(default_factory=list)
+    """Rules kbmc grants in every data plane through the Role ``kb-<cluster>`` (one per Cluster, with the rules
+    of all its components), bound to the ServiceAccount ``kb-<cluster>``."""
     lifecycle_actions: FreeForm | None = None
     """Accepted for compatibility; kbmc does not run lifecycle actions."""
 
 
 class ComponentDefinitionStatus(Model):
     observed_generation: int | None = None
+    """The .metadata.generation kbmc last checked."""
     phase: Literal["Available", "Unavailable"] | None = None
+    """Available: Clusters can use it. Unavailable: it is invalid (message says why) and Clusters naming it are
+    not built."""
     message: str | None = None
+    """Why it is Unavailable, or the fields kbmc does not act on yet."""
 
 
 class ComponentDefinition(Model):
+    """What a database component is (pods, services, vars, scripts, RBAC), as data; Clusters name it in
+    componentSpecs[].componentDef."""
+
     api_version: Literal["apps.kubeblocks.io/v1alpha1"] = "apps.kubeblocks.io/v1alpha1"
+    """Versioned schema of this object: apps.kubeblocks.io/v1alpha1."""
     kind: Literal["ComponentDefinition"] = "ComponentDefinition"
+    """ComponentDefinition."""
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    """Standard object metadata; the name is what a Cluster's componentDef names, e.g. etcd-0.9.0."""
     spec: ComponentDefinitionSpec
+    """What the component is: its pods, services, vars, scripts and RBAC."""
     status: ComponentDefinitionStatus = Field(default_factory=ComponentDefinitionStatus)
+    """Whether kbmc can use it, written by kbmc."""

@@ -2,13 +2,15 @@
 
 pydantic's JSON Schema is turned into a structural OpenAPI v3 schema: ``$ref`` inlined, optional
 ``anyOf [X, null]`` collapsed to X, titles dropped, free-form objects marked
-``x-kubernetes-preserve-unknown-fields``. ``hack/generate.py`` writes the result to ``crds/``.
+``x-kubernetes-preserve-unknown-fields``. Descriptions (field docstrings) are kept: a field's own wins over
+its type's. ``hack/generate.py`` writes the result to ``crds/``.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -22,6 +24,17 @@ KUBEBLOCKS_GROUP = "apps.kubeblocks.io"
 VERSION = "v1alpha1"
 
 
+class Column(NamedTuple):
+    """One of ``kubectl get``'s columns (an additionalPrinterColumn)."""
+
+    name: str
+    type: str
+    """string, integer, number, boolean or date."""
+    json_path: str
+    description: str
+    """What the column shows (``kubectl explain`` and the OpenAPI document carry it)."""
+
+
 @dataclass(frozen=True)
 class Resource:
     """How one model is served: names, scope and the columns ``kubectl get`` prints."""
@@ -32,7 +45,7 @@ class Resource:
     plural: str
     short_names: tuple[str, ...]
     namespaced: bool = True
-    columns: tuple[tuple[str, str, str], ...] = ()
+    columns: tuple[Column, ...] = ()
     categories: tuple[str, ...] = field(default=("kbmc",))
 
     @property
@@ -42,28 +55,38 @@ class Resource:
 
 RESOURCES = (
     Resource(Cluster, KUBEBLOCKS_GROUP, "Cluster", "clusters", ("cl",), columns=(
-        ("TERMINATION-POLICY", "string", ".spec.terminationPolicy"),
-        ("PLACEMENT", "string", ".metadata.annotations.apps\\.kubeblocks\\.io/multi-cluster-placement"),
-        ("PHASE", "string", ".status.phase"),
-        ("AGE", "date", ".metadata.creationTimestamp"),
+        Column("TERMINATION-POLICY", "string", ".spec.terminationPolicy",
+               "What deletion does: DoNotTerminate, Halt, Delete or WipeOut."),
+        Column("PLACEMENT", "string", ".metadata.annotations.apps\\.kubeblocks\\.io/multi-cluster-placement",
+               "Data planes the instances go to (the multi-cluster-placement annotation)."),
+        Column("PHASE", "string", ".status.phase", "The Cluster's phase, e.g. Creating, Running, Abnormal."),
+        Column("AGE", "date", ".metadata.creationTimestamp", "Time since the Cluster was created."),
     ), categories=("kubeblocks", "kbmc", "all")),
     Resource(ComponentDefinition, KUBEBLOCKS_GROUP, "ComponentDefinition", "componentdefinitions", ("cmpd",),
              namespaced=False, columns=(
-                 ("SERVICE", "string", ".spec.serviceKind"),
-                 ("SERVICE-VERSION", "string", ".spec.serviceVersion"),
-                 ("STATUS", "string", ".status.phase"),
-                 ("AGE", "date", ".metadata.creationTimestamp"),
+                 Column("SERVICE", "string", ".spec.serviceKind", "Kind of service it provides, e.g. etcd."),
+                 Column("SERVICE-VERSION", "string", ".spec.serviceVersion",
+                        "Version of the service its images run."),
+                 Column("STATUS", "string", ".status.phase",
+                        "Available, or Unavailable when invalid (status.message says why)."),
+                 Column("AGE", "date", ".metadata.creationTimestamp", "Time since it was created."),
              ), categories=("kubeblocks", "kbmc")),
     Resource(DataPlane, KBMC_GROUP, "DataPlane", "dataplanes", ("dp",), namespaced=False, columns=(
-        ("CONTEXT", "string", ".spec.context"),
-        ("READY", "string", '.status.conditions[?(@.type=="Ready")].status'),
-        ("AVAILABLE", "boolean", ".spec.available"),
-        ("REACHABLE", "boolean", ".status.reachable"),
-        ("REASON", "string", ".spec.unavailableReason"),
-        ("LAST-CONTACT", "date", ".status.lastContact"),
-        ("AGE", "date", ".metadata.creationTimestamp"),
+        Column("CONTEXT", "string", ".spec.context", "The kubeconfig context that reaches the data plane."),
+        Column("READY", "string", '.status.conditions[?(@.type=="Ready")].status',
+               "The Ready condition: available, reachable and with usable credentials."),
+        Column("AVAILABLE", "boolean", ".spec.available", "False once an SRE marked it unavailable."),
+        Column("REACHABLE", "boolean", ".status.reachable", "Whether the last probe got an answer."),
+        Column("REASON", "string", ".spec.unavailableReason", "Why it was marked unavailable."),
+        Column("LAST-CONTACT", "date", ".status.lastContact", "Time since the last successful request."),
+        Column("AGE", "date", ".metadata.creationTimestamp", "Time since the DataPlane was created."),
     )),
 )
+
+
+def prose(text: str) -> str:
+    """A docstring as a description: lines wrapped for the source joined, blank-line paragraphs kept."""
+    return "\n\n".join(" ".join(paragraph.split()) for paragraph in re.split(r"\n\s*\n", text.strip()))
 
 
 def structural(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
@@ -93,6 +116,8 @@ def structural(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
                 out[key] = structural(value, defs)
         elif key == "anyOf":
             out[key] = [structural(s, defs) for s in value]
+        elif key == "description":
+            out[key] = prose(value)
         else:
             out[key] = value
     if out.get("type") == "object" and "properties" in out and "additionalProperties" in out:
@@ -100,17 +125,21 @@ def structural(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _description(schema: dict[str, Any]) -> dict[str, str]:
+    return {"description": schema["description"]} if schema.get("description") else {}
+
+
 def openapi_schema(model: type[Model]) -> dict[str, Any]:
     raw = model.model_json_schema(by_alias=True, mode="validation")
     defs = raw.get("$defs", {})
     schema = structural(raw, defs)
     props = schema["properties"]
-    # apiVersion, kind and metadata are the API server's business; the CRD declares them plainly.
-    props["apiVersion"] = {"type": "string"}
-    props["kind"] = {"type": "string"}
+    # apiVersion, kind and metadata are the API server's business; the CRD declares them plainly (with the
+    # fields' descriptions, but none on metadata: the API server publishes ObjectMeta's own).
+    props["apiVersion"] = {"type": "string", **_description(props["apiVersion"])}
+    props["kind"] = {"type": "string", **_description(props["kind"])}
     props["metadata"] = {"type": "object"}
     schema["required"] = ["spec"]
-    schema.pop("description", None)
     schema.pop("additionalProperties", None)
     schema.pop("x-kubernetes-preserve-unknown-fields", None)
     return schema
@@ -138,7 +167,8 @@ def crd(resource: Resource) -> dict[str, Any]:
                 "storage": True,
                 "subresources": {"status": {}},
                 "additionalPrinterColumns": [
-                    {"name": name, "type": kind, "jsonPath": path} for name, kind, path in resource.columns
+                    {"name": c.name, "type": c.type, "jsonPath": c.json_path, "description": c.description}
+                    for c in resource.columns
                 ],
                 "schema": {"openAPIV3Schema": openapi_schema(resource.model)},
             }],

@@ -44,11 +44,13 @@ class DataPlaneSpec(Model):
 
 class DataPlaneStatus(Model):
     observed_generation: int | None = None
+    """The .metadata.generation the conditions were computed from."""
     reachable: bool | None = None
     """Whether the last probe got an answer (observed health, separate from spec.available)."""
     last_contact: Annotated[str, Field(json_schema_extra={"format": "date-time"})] | None = None
     """Last successful request."""
     server_version: str | None = None
+    """Kubernetes version its API server reported at the last successful probe (gitVersion, e.g. v1.30.2)."""
     message: str | None = None
     """Why the last probe got no answer, or why kbmc has no usable credentials for it."""
     conditions: Conditions = Field(default_factory=list)
@@ -56,8 +58,16 @@ class DataPlaneStatus(Model):
 
 
 class DataPlane(Model):
+    """One data-plane Kubernetes cluster kbmc places instances in: the SRE's decision about it (spec) and what
+    kbmc observes of it (status)."""
+
     api_version: Literal["kbmc.io/v1alpha1"] = "kbmc.io/v1alpha1"
+    """Versioned schema of this object: kbmc.io/v1alpha1."""
     kind: Literal["DataPlane"] = "DataPlane"
+    """DataPlane."""
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    """Standard object metadata; the name is what a Cluster's placement annotation names, e.g. k8s-1."""
     spec: DataPlaneSpec
+    """The SRE's decision about this data plane: how to reach it, who may use it, whether it is available."""
     status: DataPlaneStatus = Field(default_factory=DataPlaneStatus)
+    """What kbmc observes of it (health probes), written by kbmc."""

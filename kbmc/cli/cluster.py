@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -12,6 +14,7 @@ from kbmc.cli.common import (
     KubeconfigOption,
     NamespaceOption,
     control_client,
+    default_kubeconfig,
     namespace_of,
 )
 from kbmc.cli.output import Format, OutputOption, columns, console, dump, emit, row
@@ -19,7 +22,7 @@ from kbmc.core import names
 from kbmc.core.clock import age
 from kbmc.errors import NotFoundError, UsageError
 from kbmc.kube import rest
-from kbmc.kube.client import Api
+from kbmc.kube.client import Api, new_client, user_agent
 
 app = typer.Typer(no_args_is_help=True, help="Clusters across data planes.")
 EVENTS_SHOWN = 10
@@ -90,6 +93,61 @@ def describe(name: Annotated[str, typer.Argument(help="Cluster name.")], namespa
     if annotations.get(names.PENDING_CLEANUP):
         console.print(f"cleanup pending in: {annotations[names.PENDING_CLEANUP]}")
     _events(api, ns, name, wide)
+
+
+@app.command()
+def logs(name: Annotated[str, typer.Argument(help="Cluster name.")], namespace: NamespaceOption = None,
+         instance: Annotated[str | None, typer.Option("--instance", help="One instance (pod name).")] = None,
+         component: Annotated[str | None, typer.Option("--component", help="The instances of one component.")]
+         = None,
+         container: Annotated[str | None, typer.Option("--container", "-c", help="Container (its pod's only one "
+                                                                                  "by default).")] = None,
+         tail: Annotated[int | None, typer.Option("--tail", min=0, help="Last N lines only.")] = None,
+         follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing (one instance).")] = False,
+         kubeconfig: KubeconfigOption = None, context: ContextOption = None) -> None:
+    """Logs of a Cluster's instances, each read through the API server of the data plane it runs in (with your
+    kubeconfig's context of that name), as ``kubectl logs`` there would; no context switching."""
+    api = control_client(kubeconfig, context, "cluster logs")
+    ns = namespace_of(namespace, kubeconfig, context)
+    try:
+        item = rest.call(api, "GET", rest.path("Cluster", ns, name))
+    except NotFoundError as exc:
+        raise UsageError(f"no Cluster {ns}/{name}") from exc
+    every = _instances(item)
+    chosen = [i for i in every if instance in (None, i["name"]) and component in (None, i["component"])]
+    known = ", ".join(i["name"] for i in every) or "none yet"
+    if not chosen:
+        raise UsageError(f"Cluster {ns}/{name} has no such instance (it has: {known})")
+    if follow and len(chosen) > 1:
+        raise UsageError(f"--follow reads one instance: give --instance (Cluster {ns}/{name} has: {known})")
+    planes = {d["metadata"]["name"]: d for d in rest.call(api, "GET", rest.path("DataPlane"))["items"]}
+    for one in chosen:
+        pod, plane = one["name"], planes.get(one.get("dataPlane") or "")
+        if plane is None:
+            raise UsageError(f"instance {pod} has no data plane yet (it waits for one)")
+        if not plane["spec"].get("available", True):
+            raise UsageError(f"instance {pod} is in data plane {plane['metadata']['name']}, marked unavailable: kbmc "
+                             "does not contact it")
+        source = _data_plane_client(kubeconfig, plane["spec"]["context"], plane["metadata"]["name"])
+        if len(chosen) > 1:
+            print(f"==> {pod} ({plane['metadata']['name']}) <==", flush=True)
+        response = rest.request(source, "GET", rest.path("Pod", ns, pod, "log"), stream=True, accept="*/*",
+                                query={"container": container, "tailLines": tail, "follow": follow or None},
+                                timeout=(5, None if follow else 60))
+        try:
+            for chunk in response.stream(4096, decode_content=False):
+                sys.stdout.buffer.write(chunk)
+                sys.stdout.buffer.flush()
+        finally:
+            rest.drop(response)
+
+
+def _data_plane_client(kubeconfig: Path | None, context: str, plane: str) -> Api:
+    try:
+        return new_client(default_kubeconfig(kubeconfig), context, agent=user_agent("cli cluster logs"))
+    except UsageError as exc:
+        raise UsageError(f"data plane {plane}: your kubeconfig has no usable context {context!r} (logs are read "
+                         f"with your own credentials for it): {exc}") from exc
 
 
 def _events(api: Api, namespace: str, name: str, wide: bool) -> None:

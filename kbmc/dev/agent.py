@@ -30,7 +30,7 @@ from kubernetes.client.exceptions import ApiException
 
 from kbmc import __version__
 from kbmc.core.clock import stamp
-from kbmc.dev import network
+from kbmc.dev import kubelet, network
 from kbmc.dev.sandbox import Container, ImageBinaries, Sandbox, resolve_env, write_config_map
 from kbmc.errors import ApiError, ConflictError, NotFoundError
 from kbmc.kube.client import new_client
@@ -93,7 +93,8 @@ class Pool:
 
 class Agent:
     def __init__(self, api: client.ApiClient, cluster: str, index: int, volumes: Path,
-                 images: list[ImageBinaries] | None = None) -> None:
+                 images: list[ImageBinaries] | None = None, kubelet_port: int = 0, pki: Path | None = None) -> None:
+        self.kubelet_port, self.pki = kubelet_port, pki
         self.sandbox = Sandbox(images or [], volumes.parent / "pods", self._container_changed)
         self.pods: dict[str, Obj] = {}
         self.lock = threading.Lock()
@@ -118,6 +119,8 @@ class Agent:
         ]
 
     def run(self, stop: threading.Event) -> None:
+        if self.kubelet_port and self.pki:
+            kubelet.serve(self.net.node_ip, self.kubelet_port, self.pki, self.container_log, stop)
         for informer in self.informers:
             informer.start()
         stop.wait()
@@ -150,6 +153,7 @@ class Agent:
                           {"type": "Hostname", "address": self.node}],
             "capacity": capacity,
             "allocatable": capacity,
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": self.kubelet_port}},
             "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
                             "message": "kbmc node agent is ready", "lastHeartbeatTime": now,
                             "lastTransitionTime": now}],
@@ -160,6 +164,23 @@ class Agent:
         }
         self.core.patch_node_status(self.node, {"status": status}, _content_type=MERGE)
         log.info("node=%s ready ip=%s", self.node, self.net.node_ip)
+
+    def container_log(self, namespace: str, name: str, container: str) -> Path | str:
+        """The log file of a container this agent runs, or why there is none (for the kubelet API)."""
+        with self.lock:
+            uid = next((u for u, p in self.pods.items() if (p["metadata"]["namespace"], p["metadata"]["name"]) == (
+                namespace, name)), None)
+        if uid is None:
+            return f"pod {namespace}/{name} is not on node {self.node}"
+        running = self.sandbox.running(uid)
+        if not running:
+            return (f"pod {namespace}/{name} is not run as processes by the node agent of {self.node} (its images "
+                    "have no binaries in the bed): it has no log")
+        found = next((c for c in running if c.name == container), None)
+        if found is None:
+            return (f"pod {namespace}/{name} has no container {container!r} (it has: "
+                    f"{', '.join(c.name for c in running)})")
+        return found.log if found.log.exists() else f"container {container} of pod {namespace}/{name} has not started"
 
     # -- pods ------------------------------------------------------------------------------------------
 
@@ -453,12 +474,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--volumes", required=True, type=Path)
     parser.add_argument("--image-binary", action="append", default=[], type=ImageBinaries.parse,
                         help="PATTERN=BIN[:BIN...]: run pods whose image matches PATTERN as local processes")
+    parser.add_argument("--kubelet-port", type=int, default=0, help="serve the kubelet API (container logs) here")
+    parser.add_argument("--pki", type=Path, help="the bed's pki directory (kubelet.crt / .key, ca.crt)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stdout,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     api = new_client(args.kubeconfig, agent=f"kbmc-node-agent/{__version__} ({args.cluster})",
                      timeouts=Timeouts(connect=2.0, read=10.0))
-    agent = Agent(api, args.cluster, args.index, args.volumes, args.image_binary)
+    agent = Agent(api, args.cluster, args.index, args.volumes, args.image_binary, args.kubelet_port, args.pki)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -74,6 +74,8 @@ class ClusterState(BaseModel):
     role: Literal["control", "data-plane"]
     apiserver_port: int
     etcd_port: int
+    kubelet_port: int = 0
+    """Where the node agent serves the kubelet API (on the node's address)."""
     tokens: dict[str, str]
     procs: dict[str, Proc] = {}
     apiserver_args: list[str] = []
@@ -278,6 +280,7 @@ class Bed:
                 role="control" if index == 0 else "data-plane",
                 apiserver_port=base_port + index,
                 etcd_port=base_port + 100 + 2 * index,
+                kubelet_port=base_port + 150 + index,
                 tokens={user: secrets.token_hex(24) for user in USERS},
             )
             for index, name in enumerate(names)
@@ -289,7 +292,7 @@ class Bed:
 
         pki_dir = self.directory / "pki"
         pki_dir.mkdir(parents=True, exist_ok=True)
-        pki.write_ca_and_serving_cert(pki_dir)
+        pki.write_ca_and_serving_cert(pki_dir, tuple(network.for_index(c.index).node_ip for c in state.clusters))
         (pki_dir / "audit-policy.yaml").write_text(AUDIT_POLICY)
         ca = (pki_dir / "ca.crt").read_bytes()
         for cluster in state.clusters:
@@ -353,6 +356,9 @@ class Bed:
                 f"--audit-policy-file={pki_dir / 'audit-policy.yaml'}",
                 f"--audit-log-path={cdir / 'audit.log'}", "--audit-log-format=json",
                 "--audit-log-mode=batch", "--audit-log-batch-max-wait=200ms",
+                f"--kubelet-client-certificate={pki_dir / 'kubelet-client.crt'}",
+                f"--kubelet-client-key={pki_dir / 'kubelet-client.key'}",
+                f"--kubelet-certificate-authority={pki_dir / 'ca.crt'}", "--kubelet-preferred-address-types=InternalIP",
                 "--profiling=false", "--enable-priority-and-fairness=false", *cluster.apiserver_args,
             ]
         if component == "kube-controller-manager":
@@ -372,6 +378,7 @@ class Bed:
             "--kubeconfig", str(cdir / "node-agent.kubeconfig"),
             "--cluster", cluster.name, "--index", str(cluster.index),
             "--volumes", str(cdir / "volumes"),
+            "--kubelet-port", str(cluster.kubelet_port), "--pki", str(pki_dir),
         ]
         if processes:
             # images the bed can run for real: etcd (with etcdctl for probes and users)
@@ -415,7 +422,7 @@ def _ports(state: BedState) -> Iterator[tuple[int, str]]:
 def free_base_port(start: int = 21000) -> int:
     """A base port free for a bed of up to 7 clusters (tests, benchmarks)."""
     for base in range(start, 60000, 250):
-        ports = [base + i for i in range(8)] + [base + 100 + i for i in range(12)]
+        ports = [base + i for i in range(8)] + [base + 100 + i for i in range(12)] + [base + 150 + i for i in range(8)]
         if all(port_free(port) for port in ports):
             return base
     raise BedError("no free range of ports on loopback")

@@ -1,4 +1,5 @@
-"""Key material of the local bed: one CA, a serving certificate for loopback, and per-cluster
+"""Key material of the local bed: one CA, a serving certificate for loopback, the kubelet API's serving
+certificate (the node agents' addresses) and the API servers' client certificate for it, and per-cluster
 ServiceAccount signing keys. Written as PEM files; nothing here talks to a cluster."""
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) 
     path.chmod(0o600)
 
 
-def write_ca_and_serving_cert(directory: Path) -> None:
-    """Create ``ca.crt``, ``serving.crt`` and ``serving.key`` valid for 127.0.0.1 and localhost."""
+def write_ca_and_serving_cert(directory: Path, node_ips: tuple[str, ...] = ()) -> None:
+    """Create ``ca.crt``, ``serving.crt`` and ``serving.key`` valid for 127.0.0.1 and localhost; ``kubelet.crt``
+    / ``.key`` valid for ``node_ips`` (the node agents serve the kubelet API there); ``kubelet-client.crt`` /
+    ``.key`` (the API servers' identity towards it)."""
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kbmc-dev-ca")])
@@ -65,6 +68,27 @@ def write_ca_and_serving_cert(directory: Path) -> None:
     (directory / "ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     (directory / "serving.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     _write_key(directory / "serving.key", key)
+    node_names: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address(ip)) for ip in node_ips]
+    for name, common_name, usage, names in (
+            ("kubelet", "kbmc-node-agent", x509.oid.ExtendedKeyUsageOID.SERVER_AUTH,
+             node_names or [x509.DNSName("localhost")]),
+            ("kubelet-client", "kube-apiserver-kubelet-client", x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH, [])):
+        leaf_key = ec.generate_private_key(ec.SECP256R1())
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+            .issuer_name(ca_name)
+            .public_key(leaf_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + _VALIDITY)
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        )
+        if names:
+            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+        leaf = builder.sign(ca_key, hashes.SHA256())
+        (directory / f"{name}.crt").write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+        _write_key(directory / f"{name}.key", leaf_key)
 
 
 def write_service_account_keys(directory: Path) -> None:

@@ -1,8 +1,9 @@
 """The models and the generated CRDs, without a cluster.
 
-Matrix: crds/ up to date with the models | the etcd addon validates | the seed examples parse (the first,
-with services nested in volumeClaimTemplates, is refused naming the field) | the addon's start script
-builds --initial-cluster from each PEER_ENDPOINT format.
+Matrix: crds/ up to date with the models | every field and printer column of every CRD has a description
+(a field's own survives a ``$ref``, an optional, a Literal, a list or a map) | the etcd addon validates | the
+seed examples parse (the first, with services nested in volumeClaimTemplates, is refused naming the field) |
+the addon's start script builds --initial-cluster from each PEER_ENDPOINT format.
 """
 
 from __future__ import annotations
@@ -10,14 +11,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import pytest
 import yaml
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from kbmc.api.cluster import Cluster
+from kbmc.api.common import Conditions, FreeForm, IntOrString, Model, list_map
 from kbmc.api.componentdefinition import ComponentDefinition
+from kbmc.api.crd import all_crds, structural
 from kbmc.api.dataplane import DataPlaneSpec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,6 +38,76 @@ def test_generated_files_are_up_to_date() -> None:
     result = subprocess.run([sys.executable, "hack/generate.py", "--check"], cwd=ROOT, capture_output=True,
                             text=True, check=False)
     assert result.returncode == 0, result.stderr
+
+
+def _undescribed(node: dict[str, Any], path: str) -> Iterator[str]:
+    """Paths of the properties under ``node`` (recursively: properties, array items, map values) that have no
+    description; a property marked x-kubernetes-preserve-unknown-fields itself (a free-form embedded Kubernetes
+    type) needs none, though the properties it declares do."""
+    for name, sub in node.get("properties", {}).items():
+        where = f"{path}.{name}"
+        if not sub.get("x-kubernetes-preserve-unknown-fields") and not str(sub.get("description", "")).strip():
+            yield where
+        yield from _undescribed(sub, where)
+    if isinstance(node.get("items"), dict):
+        yield from _undescribed(node["items"], f"{path}[]")
+    if isinstance(node.get("additionalProperties"), dict):
+        yield from _undescribed(node["additionalProperties"], f"{path}{{}}")
+
+
+@pytest.mark.parametrize("name", sorted(all_crds()))
+def test_every_field_and_column_is_described(name: str) -> None:
+    """``kubectl explain`` has something to say about every field under spec and status, and about every
+    printer column."""
+    version = all_crds()[name]["spec"]["versions"][0]
+    schema = version["schema"]["openAPIV3Schema"]
+    top = {"properties": {k: schema["properties"][k] for k in ("spec", "status")}}
+    assert list(_undescribed(top, "")) == []
+    columns = version["additionalPrinterColumns"]
+    assert columns
+    assert [c["name"] for c in columns if not str(c.get("description", "")).strip()] == []
+
+
+class _Inner(Model):
+    """The type's own description."""
+
+    a: int = 0
+    """Field a."""
+
+
+class _Shapes(Model):
+    ref: _Inner
+    """Own: ref."""
+    optional_ref: _Inner | None = None
+    """Own: optionalRef."""
+    literal: Literal["A", "B"] = "A"
+    """Own: literal."""
+    optional_literal: Literal["A", "B"] | None = None
+    """Own: optionalLiteral."""
+    refs: Annotated[list[_Inner], Field(json_schema_extra=list_map("a"))] = Field(default_factory=list)
+    """Own: refs."""
+    optional_refs: list[_Inner] | None = None
+    """Own: optionalRefs."""
+    literals: list[Literal["x", "y"]] = Field(default_factory=list)
+    """Own: literals."""
+    by_name: dict[str, _Inner] = Field(default_factory=dict)
+    """Own: byName."""
+    quantity: IntOrString | None = None
+    """Own: quantity."""
+    free: FreeForm | None = None
+    """Own: free."""
+    conditions: Conditions = Field(default_factory=list)
+    """Own: conditions,
+    wrapped."""
+
+
+def test_a_fields_own_description_survives_the_conversion() -> None:
+    raw = _Shapes.model_json_schema(by_alias=True, mode="validation")
+    props = structural(raw, raw.get("$defs", {}))["properties"]
+    assert {k: v.get("description") for k, v in props.items()} == {
+        k: f"Own: {k}." for k in props if k != "conditions"} | {"conditions": "Own: conditions, wrapped."}
+    assert props["refs"]["items"]["description"] == "The type's own description."
+    assert props["byName"]["additionalProperties"]["properties"]["a"]["description"] == "Field a."
 
 
 def test_etcd_addon_validates() -> None:

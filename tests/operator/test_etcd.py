@@ -13,6 +13,7 @@ import subprocess
 import time
 
 from kbmc.dev.bed import Bed
+from kbmc.kube import rest
 from tests.kube import Clusters
 from tests.operator.helpers import condition, create_cluster, kbmc, phase_is, seed, wait_cluster
 from tests.operator_env import Operator
@@ -48,6 +49,24 @@ def test_etcd_forms_one_raft_group_across_data_planes(operator: Operator, cluste
     assert peers == sorted(f"http://{a}:2380" for a in addresses.values())
     assert etcdctl(bed, addresses["k8s-1"], "put", "greeting", "hello").returncode == 0
     assert etcdctl(bed, addresses["k8s-3"], "get", "greeting", "--print-value-only").stdout.strip() == "hello"
+
+    # the member's log, through the API server of its data plane (the node agent serves the kubelet API)
+    response = rest.request(clusters["k8s-2"], "GET", rest.path("Pod", namespace, "raft-etcd-1", "log"),
+                            query={"tailLines": 3}, stream=True, accept="*/*")
+    try:
+        lines = response.data.decode().splitlines()
+    finally:
+        rest.drop(response)
+    assert len(lines) == 3 and all(json.loads(line).get("level") for line in lines), lines
+    logged = kbmc(bed, "cluster", "logs", "raft", "-n", namespace, "--instance", "raft-etcd-1", "--tail", "5")
+    assert logged.returncode == 0, logged.stderr
+    assert len(logged.stdout.splitlines()) == 5 and '"msg"' in logged.stdout
+    every = kbmc(bed, "cluster", "logs", "raft", "-n", namespace, "--tail", "1")
+    assert [line for line in every.stdout.splitlines() if line.startswith("==> ")] == [
+        "==> raft-etcd-0 (k8s-1) <==", "==> raft-etcd-1 (k8s-2) <==", "==> raft-etcd-2 (k8s-3) <=="]
+    unknown = kbmc(bed, "cluster", "logs", "raft", "-n", namespace, "--instance", "raft-etcd-7")
+    assert unknown.returncode == 1 and "has no such instance (it has: raft-etcd-0, raft-etcd-1, raft-etcd-2)" in \
+        unknown.stderr
 
     bed.stop("k8s-2")  # the whole cluster goes: API server, node agent and the etcd process it ran
     try:
