@@ -214,8 +214,8 @@ def test_kubectl_get_shows_phase_placement_and_availability(crds: None, clusters
         "spec": {"context": "k8s-9", "available": False, "unavailableReason": "zone outage"}})
     try:
         names, rows = _columns(api, "/apis/kbmc.io/v1alpha1/dataplanes")
-        assert names == ["Name", "CONTEXT", "AVAILABLE", "REACHABLE", "REASON", "LAST-CONTACT", "AGE"]
+        assert names == ["Name", "CONTEXT", "READY", "AVAILABLE", "REACHABLE", "REASON", "LAST-CONTACT", "AGE"]
         row = next(r for r in rows if r[0] == "columns-test")
-        assert row[1:3] == ["k8s-9", False] and row[4] == "zone outage"
+        assert row[1] == "k8s-9" and row[3] is False and row[5] == "zone outage"
     finally:
         custom.delete_cluster_custom_object("kbmc.io", "v1alpha1", "dataplanes", "columns-test")
