@@ -152,6 +152,8 @@ class ClusterStatus(Model):
     """Creating until every instance is first ready, then Running; Updating while some are not ready; Abnormal
     when instances are in a data plane that is unavailable or unreachable; Failed when the spec or placement cannot
     be built; Stopped when every component has 0 replicas; Deleting. kbmc never sets Stopping."""
+    ready: str | None = None
+    """Ready instances of all components over all instances, e.g. 2/3 (kubectl get's READY column)."""
     components: dict[str, ComponentStatus] = Field(default_factory=dict)
     """Component name -> its phase and instances."""
     conditions: Conditions = Field(default_factory=list)

@@ -33,6 +33,8 @@ class Column(NamedTuple):
     json_path: str
     description: str
     """What the column shows (``kubectl explain`` and the OpenAPI document carry it)."""
+    priority: int = 0
+    """0: always shown; 1: with ``kubectl get -o wide`` only."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,10 @@ RESOURCES = (
         Column("PLACEMENT", "string", ".metadata.annotations.apps\\.kubeblocks\\.io/multi-cluster-placement",
                "Data planes the instances go to (the multi-cluster-placement annotation)."),
         Column("PHASE", "string", ".status.phase", "The Cluster's phase, e.g. Creating, Running, Abnormal."),
+        Column("READY", "string", ".status.ready", "Ready instances over all instances."),
         Column("AGE", "date", ".metadata.creationTimestamp", "Time since the Cluster was created."),
+        Column("MESSAGE", "string", '.status.conditions[?(@.type=="Ready")].message',
+               "Why the Cluster is not ready, when it is not.", priority=1),
     ), categories=("kubeblocks", "kbmc", "all")),
     Resource(ComponentDefinition, KUBEBLOCKS_GROUP, "ComponentDefinition", "componentdefinitions", ("cmpd",),
              namespaced=False, columns=(
@@ -80,6 +85,9 @@ RESOURCES = (
         Column("REASON", "string", ".spec.unavailableReason", "Why it was marked unavailable."),
         Column("LAST-CONTACT", "date", ".status.lastContact", "Time since the last successful request."),
         Column("AGE", "date", ".metadata.creationTimestamp", "Time since the DataPlane was created."),
+        Column("VERSION", "string", ".status.serverVersion", "Kubernetes version its API server reports.",
+               priority=1),
+        Column("MARKED-BY", "string", ".spec.markedBy", "Who last marked it unavailable or available.", priority=1),
     )),
 )
 
@@ -167,7 +175,8 @@ def crd(resource: Resource) -> dict[str, Any]:
                 "storage": True,
                 "subresources": {"status": {}},
                 "additionalPrinterColumns": [
-                    {"name": c.name, "type": c.type, "jsonPath": c.json_path, "description": c.description}
+                    {"name": c.name, "type": c.type, "jsonPath": c.json_path, "description": c.description,
+                     **({"priority": c.priority} if c.priority else {})}
                     for c in resource.columns
                 ],
                 "schema": {"openAPIV3Schema": openapi_schema(resource.model)},

@@ -85,7 +85,8 @@ def compute(previous: ClusterStatus, seen: Observation, now: str) -> tuple[Clust
         for name, items in seen.components.items()
     }
     status = ClusterStatus(observed_generation=seen.generation, phase=phase, components=components,
-                           conditions=conditions)
+                           conditions=conditions,
+                           ready=f"{sum(i.ready for i in instances)}/{len(instances)}" if seen.components else None)
     return status, events
 
 

@@ -206,7 +206,7 @@ def test_kubectl_get_shows_phase_placement_and_availability(crds: None, clusters
     body["metadata"]["namespace"] = namespace
     create_cluster(api, namespace, body)
     names, rows = _columns(api, f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/clusters")
-    assert names == ["Name", "TERMINATION-POLICY", "PLACEMENT", "PHASE", "AGE"]
+    assert names == ["Name", "TERMINATION-POLICY", "PLACEMENT", "PHASE", "READY", "AGE", "MESSAGE"]
     assert rows[0][1:3] == ["WipeOut", "k8s-1,k8s-2,k8s-3"]
     custom = client.CustomObjectsApi(api)
     custom.create_cluster_custom_object("kbmc.io", "v1alpha1", "dataplanes", {
@@ -214,7 +214,8 @@ def test_kubectl_get_shows_phase_placement_and_availability(crds: None, clusters
         "spec": {"context": "k8s-9", "available": False, "unavailableReason": "zone outage"}})
     try:
         names, rows = _columns(api, "/apis/kbmc.io/v1alpha1/dataplanes")
-        assert names == ["Name", "CONTEXT", "READY", "AVAILABLE", "REACHABLE", "REASON", "LAST-CONTACT", "AGE"]
+        assert names == ["Name", "CONTEXT", "READY", "AVAILABLE", "REACHABLE", "REASON", "LAST-CONTACT", "AGE",
+                         "VERSION", "MARKED-BY"]
         row = next(r for r in rows if r[0] == "columns-test")
         assert row[1] == "k8s-9" and row[3] is False and row[5] == "zone outage"
     finally:

@@ -59,3 +59,12 @@ def test_a_cluster_at_zero_replicas_is_stopped() -> None:
     seen.components["etcd"] = []
     status, _ = compute(ClusterStatus(), seen, NOW)
     assert (status.phase, status.components["etcd"].phase) == ("Stopped", "Stopped")
+
+
+def test_ready_counts_ready_instances_over_all() -> None:
+    seen = observe(phase="Running")
+    seen.components["etcd"].append(InstanceStatus(name="c-etcd-1", data_plane="k8s-2", pod_phase="Running",
+                                                  ready=True))
+    status, _ = compute(ClusterStatus(), seen, NOW)
+    assert status.ready == "1/2"
+    assert compute(ClusterStatus(), Observation(generation=1, blocked=True), NOW)[0].ready is None
