@@ -29,6 +29,7 @@ from tests.operator.helpers import (
     seed,
     set_replicas,
     wait_cluster,
+    wait_event,
 )
 from tests.operator_env import Operator
 
@@ -41,16 +42,10 @@ def _converged(clusters: Clusters, namespace: str, name: str) -> dict[str, Any]:
 def _warning(clusters: Clusters, namespace: str, name: str, reason: str, containing: str = "",
              timeout: float = 30) -> str:
     """The message of a Warning Event in ``namespace`` about object ``name`` with ``reason`` that contains
-    ``containing`` (Events have no name to watch)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        events = rest.call(clusters["control"], "GET", rest.path("Event", namespace),
-                           query={"fieldSelector": f"involvedObject.name={name},reason={reason}"})["items"]
-        found = [e["message"] for e in events if e["type"] == "Warning" and containing in e["message"]]
-        if found:
-            return str(found[0])
-        time.sleep(0.5)
-    raise AssertionError(f"no Warning {reason} about {name} with {containing!r} within {timeout} s")
+    ``containing``."""
+    found = wait_event(clusters["control"], namespace, name, lambda e: e["type"] == "Warning" and e[
+        "reason"] == reason and containing in e["message"], timeout)
+    return str(found["message"])
 
 
 def _uids(clusters: Clusters, plane: str, namespace: str, *keys: tuple[str, str]) -> list[str]:

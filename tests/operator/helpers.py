@@ -88,6 +88,28 @@ def phase_is(phase: str, generation: bool = True) -> Callable[[Obj | None], bool
     return check
 
 
+def wait_event(control: client.ApiClient, namespace: str, name: str, predicate: Callable[[Obj], bool],
+               timeout: float = 30) -> Obj:
+    """The first Event about object ``name`` for which ``predicate`` holds, as it is posted (kbmc posts Events
+    after the status write they follow, off its workers: they trail)."""
+    selector = f"involvedObject.name={name}"
+    listed = rest.call(control, "GET", rest.path("Event", namespace), query={"fieldSelector": selector})
+    found = next((e for e in listed["items"] if predicate(e)), None)
+    if found is not None:
+        return found
+    response = rest.request(control, "GET", rest.path("Event", namespace), stream=True, timeout=(2, timeout + 5),
+                            query={"fieldSelector": selector, "watch": "true", "timeoutSeconds": int(timeout),
+                                   "resourceVersion": listed["metadata"]["resourceVersion"]})
+    try:
+        for event in rest.events(response):
+            if event["type"] != "DELETED" and predicate(event["object"]):
+                return dict(event["object"])
+    finally:
+        rest.drop(response)
+    raise TimeoutError(f"no such Event about {namespace}/{name} within {timeout:.0f} s; seen: "
+                       f"{[e.get('reason') for e in listed['items']]}")
+
+
 def condition(obj: Obj | None, kind: str) -> dict[str, Any] | None:
     for item in ((obj or {}).get("status") or {}).get("conditions") or []:
         if item["type"] == kind:

@@ -19,6 +19,7 @@ from tests.operator.helpers import (
     phase_is,
     seed,
     wait_cluster,
+    wait_event,
 )
 from tests.operator_env import Operator
 
@@ -60,9 +61,7 @@ def test_do_not_terminate_refuses_until_the_policy_changes(operator: Operator, c
     assert cluster["status"]["phase"] == "Deleting"
     for index, plane in enumerate(PLANES):
         assert objects(clusters, plane, namespace, "keep")["Pod"] == [f"keep-etcd-{index}"]
-    events = rest.call(control, "GET", rest.path("Event", namespace),
-                       query={"fieldSelector": "involvedObject.name=keep"})["items"]
-    assert any(e["type"] == "Warning" and e["reason"] == "DoNotTerminate" for e in events)
+    wait_event(control, namespace, "keep", lambda e: e["type"] == "Warning" and e["reason"] == "DoNotTerminate")
     patch_cluster(control, namespace, "keep", {"spec": {"terminationPolicy": "Delete"}})
     wait_cluster(control, namespace, "keep", lambda c: c is None)
     for plane in PLANES:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import subprocess
+import sys
 import time
 
 from kbmc.dev.bed import Bed
@@ -67,6 +69,23 @@ def test_etcd_forms_one_raft_group_across_data_planes(operator: Operator, cluste
     every = kbmc(bed, "cluster", "logs", "raft", "-n", namespace, "--tail", "1")
     assert [line for line in every.stdout.splitlines() if line.startswith("==> ")] == [
         "==> raft-etcd-0 (k8s-1) <==", "==> raft-etcd-1 (k8s-2) <==", "==> raft-etcd-2 (k8s-3) <=="]
+    following = subprocess.Popen([sys.executable, "-m", "kbmc", "cluster", "logs", "raft", "-n", namespace,
+                                  "--instance", "raft-etcd-1", "--tail", "0", "-f", "--kubeconfig", str(bed.kubeconfig),
+                                  "--context", "control"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert following.stdout is not None
+        deadline, ready = time.monotonic() + 30, []
+        while not ready and time.monotonic() < deadline:  # until -f is connected: each defrag logs two lines
+            assert etcdctl(bed, addresses["k8s-2"], "defrag").returncode == 0
+            ready, _, _ = select.select([following.stdout], [], [], 1)
+        assert ready, ("kbmc cluster logs -f streamed nothing within 30 s of etcd logging; its log ends: "
+                       + kbmc(bed, "cluster", "logs", "raft", "-n", namespace, "--instance", "raft-etcd-1",
+                              "--tail", "3").stdout)
+        followed = following.stdout.readline()  # a line written after -f started, streamed as it comes
+        assert ETCD_LINE.match(followed), followed
+    finally:
+        following.kill()
+        following.wait()
     unknown = kbmc(bed, "cluster", "logs", "raft", "-n", namespace, "--instance", "raft-etcd-7")
     assert unknown.returncode == 1 and "has no such instance (it has: raft-etcd-0, raft-etcd-1, raft-etcd-2)" in \
         unknown.stderr

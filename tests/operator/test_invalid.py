@@ -16,7 +16,7 @@ import pytest
 
 from kbmc.kube import rest
 from tests.kube import Clusters
-from tests.operator.helpers import PLANES, condition, create_cluster, objects, phase_is, seed, wait_cluster
+from tests.operator.helpers import PLANES, condition, create_cluster, objects, phase_is, seed, wait_cluster, wait_event
 from tests.operator_env import Operator
 
 PEER = {"name": "peer", "serviceType": "LoadBalancer", "podService": True}
@@ -69,9 +69,7 @@ def test_invalid_cluster_is_reported_and_nothing_is_written(operator: Operator, 
     assert "kbmc.io/cleanup" not in (cluster["metadata"].get("finalizers") or [])
     for plane in PLANES:
         assert objects(clusters, plane, namespace, name) == {}
-    events = rest.call(control, "GET", rest.path("Event", namespace),
-                       query={"fieldSelector": f"involvedObject.name={name}"})["items"]
-    assert any(e["type"] == "Warning" and message in e["message"] for e in events)
+    wait_event(control, namespace, name, lambda e: e["type"] == "Warning" and message in e["message"])
 
 
 def test_data_plane_refusing_the_namespace(operator: Operator, clusters: Clusters, namespace: str) -> None:
