@@ -7,13 +7,14 @@ import time
 from typing import Annotated, Any
 
 import typer
+import yaml
 from rich.console import Console
 
 from kbmc import settings
 from kbmc.api.crd import all_crds
 from kbmc.cli.common import ContextOption, KubeconfigOption, control_client
 from kbmc.cli.dataplane import placed_clusters
-from kbmc.cli.output import Format, OutputOption, columns, emit, row
+from kbmc.cli.output import Format, OutputOption, columns, dump, emit, row
 from kbmc.errors import ApiError, InstallError, NotFoundError, UsageError
 from kbmc.kube import rest
 from kbmc.kube.client import Api, new_client
@@ -55,6 +56,9 @@ def install(
     = False,
     set_: Annotated[list[str] | None, typer.Option("--set", help="kbcli spelling: multiCluster.kubeConfig=NAME, "
                                                                  "multiCluster.contexts=a,b")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print every manifest install would apply (for GitOps) "
+                                                            "and apply nothing.")] = False,
+    output: OutputOption = Format.yaml,
 ) -> None:
     """Install kbmc into the control plane and prepare every data plane."""
     secret, context_list = _from_set(set_ or [], kubeconfig_secret, contexts)
@@ -62,6 +66,15 @@ def install(
         raise UsageError("--kubeconfig-secret (or --set multiCluster.kubeConfig=NAME) is required")
     options = installer.Options(kubeconfig_secret=secret, contexts=_split_contexts(context_list or ""),
                                 namespace=namespace, image=image, local=local)
+    if dry_run:
+        planned = installer.manifests(options)
+        if output is Format.json:
+            dump(output, [m for items in planned.values() for m in items])
+        else:
+            for where, items in planned.items():
+                print(f"# {where}")
+                print(yaml.safe_dump_all(items, sort_keys=False), end="---\n")
+        return
     control = control_client(kubeconfig, context, "install")
     started = time.monotonic()
     try:

@@ -95,10 +95,8 @@ def install(control: Api, options: Options, progress: Progress) -> list[PlaneRep
     for manifest in addons:
         rest.apply(control, manifest)
     progress("addons: " + ", ".join(m["metadata"]["name"] for m in addons if m["kind"] == "ComponentDefinition"))
-    for context in options.contexts:
-        body = {"apiVersion": "kbmc.io/v1alpha1", "kind": "DataPlane", "metadata": {"name": context},
-                "spec": {"context": context}}
-        with contextlib.suppress(ConflictError):
+    for body in dataplanes(options):
+        with contextlib.suppress(ConflictError):  # an existing DataPlane is the SRE's: never overwritten
             rest.call(control, "POST", rest.path("DataPlane"), body=body)
     progress(f"DataPlanes {', '.join(options.contexts)}")
     with ThreadPoolExecutor(max_workers=len(options.contexts)) as pool:
@@ -153,11 +151,28 @@ def missing_permissions(api: Api) -> list[str]:
     return denied
 
 
+def dataplanes(options: Options) -> list[dict[str, Any]]:
+    return [{"apiVersion": "kbmc.io/v1alpha1", "kind": "DataPlane", "metadata": {"name": context},
+             "spec": {"context": context}} for context in options.contexts]
+
+
+def manifests(options: Options) -> dict[str, list[dict[str, Any]]]:
+    """Everything install applies, by where it goes (``kbmc install --dry-run``), in the order it applies it."""
+    control = [*all_crds().values(), *operator_manifests(options.namespace), *load_addons(options.namespace),
+               *dataplanes(options)]
+    if not options.local:
+        control.append(deployment(options))
+    return {"control plane": control, "every data plane": data_plane_manifests()}
+
+
 def deployment(options: Options) -> dict[str, Any]:
+    """The operator's Deployment. Its data planes come from the DataPlane objects and the Secret, not from its
+    args (a detached data plane stays detached across restarts)."""
     ns = options.namespace
     args = ["operator", "run", "--namespace", ns, "--kubeconfig-secret", options.kubeconfig_secret,
-            "--contexts", ",".join(options.contexts), "--metrics-port", "8080", "--liveness-port", "8081",
+            "--metrics-port", "8080", "--liveness-port", "8081",
             "--bind-address", "0.0.0.0"]  # the kubelet probes, and Prometheus scrapes, the pod's address
+    probe = {"httpGet": {"path": "/healthz", "port": "health"}, "periodSeconds": 10}
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": OPERATOR, "namespace": ns, "labels": {names.MANAGED_BY: names.MANAGER}},
@@ -168,14 +183,24 @@ def deployment(options: Options) -> dict[str, Any]:
                 "metadata": {"labels": {"app.kubernetes.io/name": OPERATOR}},
                 "spec": {
                     "serviceAccountName": OPERATOR,
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": 65532, "runAsGroup": 65532,
+                                        "seccompProfile": {"type": "RuntimeDefault"}},
                     "containers": [{
                         "name": "operator", "image": options.image, "args": args,
-                        "livenessProbe": {"httpGet": {"path": "/healthz", "port": 8081}, "periodSeconds": 10},
-                        "ports": [{"name": "metrics", "containerPort": 8080}],
-                        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
-                        "volumeMounts": [{"name": "multicluster", "mountPath": MOUNT_PATH, "readOnly": True}],
+                        "env": [{"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}],
+                        "livenessProbe": {**probe, "failureThreshold": 3},
+                        "readinessProbe": {**probe, "periodSeconds": 5},
+                        "ports": [{"name": "metrics", "containerPort": 8080},
+                                  {"name": "health", "containerPort": 8081}],
+                        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},
+                                      "limits": {"cpu": "2", "memory": "512Mi"}},
+                        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                            "capabilities": {"drop": ["ALL"]}},
+                        "volumeMounts": [{"name": "multicluster", "mountPath": MOUNT_PATH, "readOnly": True},
+                                         {"name": "tmp", "mountPath": "/tmp"}],
                     }],
-                    "volumes": [{"name": "multicluster", "secret": {"secretName": options.kubeconfig_secret}}],
+                    "volumes": [{"name": "multicluster", "secret": {"secretName": options.kubeconfig_secret}},
+                                {"name": "tmp", "emptyDir": {}}],
                 },
             },
         },
