@@ -28,6 +28,19 @@ app = typer.Typer(no_args_is_help=True, help="Clusters across data planes.")
 EVENTS_SHOWN = 10
 
 
+def _cluster(name: str, namespace: str | None, kubeconfig: Path | None, context: str | None,
+             command: str) -> tuple[Api, str, dict[str, Any]]:
+    """The control plane's client, the namespace and the Cluster ``name`` in it (a missing one is a one-line
+    error)."""
+    api = control_client(kubeconfig, context, command)
+    ns = namespace_of(namespace, kubeconfig, context)
+    try:
+        found: dict[str, Any] = rest.call(api, "GET", rest.path("Cluster", ns, name))
+    except NotFoundError as exc:
+        raise UsageError(f"no Cluster {ns}/{name}") from exc
+    return api, ns, found
+
+
 def _instances(cluster: dict[str, Any]) -> list[dict[str, Any]]:
     components = (cluster.get("status") or {}).get("components") or {}
     return [{**i, "component": name} for name, c in components.items() for i in c.get("instances") or []]
@@ -63,12 +76,7 @@ def describe(name: Annotated[str, typer.Argument(help="Cluster name.")], namespa
              output: OutputOption = Format.table, kubeconfig: KubeconfigOption = None,
              context: ContextOption = None) -> None:
     """One Cluster: its instances (data plane, pod phase, readiness, addresses), conditions and recent Events."""
-    api = control_client(kubeconfig, context, "cluster describe")
-    ns = namespace_of(namespace, kubeconfig, context)
-    try:
-        item = rest.call(api, "GET", rest.path("Cluster", ns, name))
-    except NotFoundError as exc:
-        raise UsageError(f"no Cluster {ns}/{name}") from exc
+    api, ns, item = _cluster(name, namespace, kubeconfig, context, "cluster describe")
     if output in (Format.json, Format.yaml):
         dump(output, item)
         return
@@ -107,12 +115,7 @@ def logs(name: Annotated[str, typer.Argument(help="Cluster name.")], namespace: 
          kubeconfig: KubeconfigOption = None, context: ContextOption = None) -> None:
     """Logs of a Cluster's instances, each read through the API server of the data plane it runs in (with your
     kubeconfig's context of that name), as ``kubectl logs`` there would; no context switching."""
-    api = control_client(kubeconfig, context, "cluster logs")
-    ns = namespace_of(namespace, kubeconfig, context)
-    try:
-        item = rest.call(api, "GET", rest.path("Cluster", ns, name))
-    except NotFoundError as exc:
-        raise UsageError(f"no Cluster {ns}/{name}") from exc
+    api, ns, item = _cluster(name, namespace, kubeconfig, context, "cluster logs")
     every = _instances(item)
     chosen = [i for i in every if instance in (None, i["name"]) and component in (None, i["component"])]
     known = ", ".join(i["name"] for i in every) or "none yet"

@@ -189,6 +189,7 @@ class Plane:
         self.cache = Cache(state.name)
         self._on_change = on_change
         self._informers: list[Informer] = []
+        self._stopping = False
         self.api: client.ApiClient | _Refusing = _Refusing(state.name)
         self.config_digest = context_digest(kubeconfig, state.context)
         self.error: str | None = None
@@ -235,13 +236,17 @@ class Plane:
         return None
 
     def stopped_informers(self) -> list[str]:
-        """Informers of this data plane that have ended although it was not stopped."""
-        return [i.name for i in self._informers if ended(i)]
+        """Informers of this data plane that have ended although it was not stopped. The flag is read after the
+        informers: one that ``stop`` ended is seen ended only after ``stop`` set the flag (no false alarm while
+        a data plane is marked unavailable or its credentials change)."""
+        found = [i.name for i in self._informers if ended(i)]
+        return [] if self._stopping else found
 
     def stop(self) -> None:
-        for informer in self._informers:
+        self._stopping = True
+        informers, self._informers = self._informers, []
+        for informer in informers:
             informer.stop()
-        self._informers = []
 
     def call(self, method: str, url_path: str, **kwargs: Any) -> Any:
         """One request to this data plane (refused at once when it is marked unavailable)."""
