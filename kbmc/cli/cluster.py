@@ -60,9 +60,8 @@ def list_(namespace: NamespaceOption = None, all_namespaces: AllNamespacesOption
                       ("components", True), ("termination", True), "age")
         for item in items:
             meta, status = item["metadata"], item.get("status") or {}
-            instances = _instances(item)
             row(out, wide, *([meta["namespace"]] if ns is None else []), meta["name"], status.get("phase", "-"),
-                f"{sum(i.get('ready', False) for i in instances)}/{len(instances)}",
+                status.get("ready") or "-",  # the operator's count, as kubectl get's READY column shows it
                 (meta.get("annotations") or {}).get(names.PLACEMENT, "(choosing)"),
                 (",".join(sorted(status.get("components") or {})) or "-", True),
                 (item["spec"].get("terminationPolicy", "-"), True), age(meta.get("creationTimestamp")))

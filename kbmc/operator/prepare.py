@@ -4,6 +4,7 @@ decides on the snapshot; the commit writes)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from kbmc.api.cluster import Cluster
@@ -27,6 +28,8 @@ class Parts:
     definitions: Definitions
     dataplanes: DataPlanes
     writes: Writes
+    forget: Callable[[str], None]
+    """Forget a Cluster found gone (by key) everywhere the operator keeps something of it."""
 
 
 def prepare(parts: Parts, key: str) -> tuple[Snapshot, dict[str, Plane]] | None:

@@ -48,8 +48,7 @@ def run_pass(parts: Parts, key: str) -> Again:
     except NotFoundError as exc:
         if exc.kind != "clusters":
             raise
-        parts.state.drop(key)
-        parts.writes.forget(key)
+        parts.forget(key)  # its DELETED event may have been missed while kopf's watches restarted
         return Again()
 
 

@@ -43,7 +43,7 @@ class Runtime:
         self.writes = Writes(self.control, settings.status, self._echo)
         self.dataplanes = DataPlanes(settings.dataplanes, settings.timeouts, settings.status, self.writes,
                                      self.state.dataplanes.copy, self._plane_changed, self.enqueue_all)
-        self.parts = Parts(settings, self.state, self.definitions, self.dataplanes, self.writes)
+        self.parts = Parts(settings, self.state, self.definitions, self.dataplanes, self.writes, self._forget)
         self._reported_failure: dict[str, float] = {}
         self._unwritten: set[str] = set()
         """ComponentDefinitions whose status write the control plane did not take."""
@@ -128,11 +128,14 @@ class Runtime:
     def observe_cluster(self, event: str, body: Obj) -> None:
         key = cluster_key(body)
         if event == "DELETED":
-            self.state.observe_cluster(event, body)
-            self.writes.forget(key)
-            self._reported_failure.pop(key, None)
+            self._forget(key)
         elif self.state.observe_cluster(event, body):
             self.queue.add(key)
+
+    def _forget(self, key: str) -> None:
+        self.state.drop(key)
+        self.writes.forget(key)
+        self._reported_failure.pop(key, None)
 
     def _echo(self, event: str, body: Obj) -> None:
         """kbmc's own write to a Cluster as answered: a status write (``STATUS``) queues nothing."""

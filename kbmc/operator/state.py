@@ -38,23 +38,19 @@ class State:
         """Take in a Cluster event; return whether it told something new (a late event, or the echo of kbmc's own
         write, does not)."""
         key = cluster_key(body)
-        uid = body["metadata"].get("uid", "")
+        if event == "DELETED":
+            self.drop(key)
+            return True
         with self.lock:
-            if event == "DELETED":
-                self.clusters.pop(key, None)
-                self.uids.pop(uid, None)
-                self.records.pop(uid, None)
-                return True
             current = self.clusters.get(key)
             if current is not None and stale(current, body):
                 return False
             self.clusters[key] = compact(slim({**body, "metadata": dict(body["metadata"])}))
-            self.uids[uid] = key
+            self.uids[body["metadata"].get("uid", "")] = key
         return True
 
     def drop(self, key: str) -> None:
-        """Forget the Cluster ``key``: a write found it gone (its DELETED event may have been missed while kopf's
-        watches restarted)."""
+        """Forget the Cluster ``key`` and what kbmc remembers of it."""
         with self.lock:
             body = self.clusters.pop(key, None)
             uid = (body or {}).get("metadata", {}).get("uid", "")
