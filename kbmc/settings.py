@@ -4,6 +4,9 @@ their defaults from here."""
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +14,11 @@ NAMESPACE = "kb-system"
 """The operator's namespace by default (KubeBlocks' own)."""
 KUBECONFIG_SECRET = "kbmc-dataplanes"
 """The data planes' kubeconfig Secret by default."""
+
+
+def default_identity() -> str:
+    """An operator's name in the leader Lease: the pod's name in a pod (``POD_NAME``), else ``host_random``."""
+    return os.environ.get("POD_NAME") or f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
 
 
 @dataclass(frozen=True)
@@ -94,6 +102,22 @@ class WatchSettings:
 
 
 @dataclass(frozen=True)
+class LeaderSettings:
+    """Leader election among the operators of one control plane (client-go's defaults)."""
+
+    enabled: bool = True
+    """Off only where one operator runs by construction; two operators without it would both write."""
+    lease_name: str = "kbmc-operator"
+    """The coordination.k8s.io Lease, in the operator's namespace."""
+    lease_duration: int = 15
+    """Seconds a standby waits after the leader's last renewal before it takes the Lease."""
+    renew_deadline: float = 10.0
+    """Seconds the leader keeps trying to renew before it gives up leading (and exits)."""
+    retry_period: float = 2.0
+    """Seconds between attempts to take or renew the Lease."""
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything ``kbmc operator run`` can be told."""
 
@@ -112,8 +136,10 @@ class Settings:
     liveness_port: int = 0
     """Port of the liveness endpoint /healthz (0: off): 200 while every part of the operator runs."""
     bind_address: str = "127.0.0.1"
-    """Address the metrics and liveness endpoints listen on (0.0.0.0 in a pod: the kubelet and Prometheus
-    connect to the pod's address)."""
+    """Address the metrics and liveness endpoints listen on (in a pod, the pod's IP: the kubelet and Prometheus
+    connect to it)."""
+    identity: str = field(default_factory=default_identity)
+    """This operator's name as a candidate for the leader Lease."""
     log_format: str = "text"
     """``text`` (one line per record) or ``json`` (one object per line, for a log pipeline)."""
     log_level: str = "INFO"
@@ -124,3 +150,4 @@ class Settings:
     status: StatusSettings = field(default_factory=StatusSettings)
     dataplanes: DataPlaneSettings = field(default_factory=DataPlaneSettings)
     watches: WatchSettings = field(default_factory=WatchSettings)
+    leader: LeaderSettings = field(default_factory=LeaderSettings)

@@ -79,6 +79,8 @@ class Operator:
     def start(self) -> None:
         argv = [sys.executable, "-m", "kbmc", "operator", "run", "--kubeconfig", str(self.bed.kubeconfig),
                 "--context", "control", "--contexts", ",".join(DATA_PLANES), "--probe-interval", "1",
+                # the suite's one operator; tests/operator/test_in_cluster.py stops it before the Deployment's run
+                "--no-leader-elect",
                 "--metrics-port", str(self.metrics_port), "--liveness-port", str(self.liveness_port)]
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)

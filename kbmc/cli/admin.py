@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import sys
 import time
 from typing import Annotated, Any
 
@@ -15,10 +15,11 @@ from kbmc.api.crd import all_crds
 from kbmc.cli.common import ContextOption, KubeconfigOption, control_client
 from kbmc.cli.dataplane import placed_clusters
 from kbmc.cli.output import Format, OutputOption, columns, dump, emit, row
-from kbmc.errors import ApiError, InstallError, NotFoundError, UsageError
-from kbmc.kube import rest
-from kbmc.kube.client import Api, new_client
+from kbmc.errors import InstallError, NotFoundError, UsageError
+from kbmc.kube import crds, rest
+from kbmc.kube.client import new_client
 from kbmc.ops import install as installer
+from kbmc.ops import join as joining
 from kbmc.ops.addons import load_addons
 from kbmc.ops.rbac import data_plane_manifests, operator_manifests
 
@@ -59,13 +60,19 @@ def install(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print every manifest install would apply (for GitOps) "
                                                             "and apply nothing.")] = False,
     output: OutputOption = Format.yaml,
+    replicas: Annotated[int, typer.Option(min=1, help="Operator pods: one leads, the others stand by.")] = 2,
+    timeout: Annotated[float, typer.Option(min=0, help="Seconds to wait for the operator's Deployment to be Ready "
+                                                       "(0: do not wait).")] = 300,
+    force: Annotated[bool, typer.Option("--force", help="Take over CRDs of kbmc's kinds that kbmc did not install "
+                                                        "(an existing KubeBlocks').")] = False,
 ) -> None:
     """Install kbmc into the control plane and prepare every data plane."""
     secret, context_list = _from_set(set_ or [], kubeconfig_secret, contexts)
     if not secret:
         raise UsageError("--kubeconfig-secret (or --set multiCluster.kubeConfig=NAME) is required")
     options = installer.Options(kubeconfig_secret=secret, contexts=_split_contexts(context_list or ""),
-                                namespace=namespace, image=image, local=local)
+                                namespace=namespace, image=image, local=local, replicas=replicas, wait=timeout,
+                                force=force)
     if dry_run:
         planned = installer.manifests(options)
         if output is Format.json:
@@ -98,6 +105,7 @@ def status(kubeconfig: KubeconfigOption = None, context: ContextOption = None,
                     "readyReplicas": deployment.get("status", {}).get("readyReplicas", 0)}
     except NotFoundError:
         operator = {"deployment": None, "readyReplicas": 0}
+    operator["leader"] = installer.leader(control, namespace) or None
     kubeconfig_data = installer.secret_kubeconfig(control, namespace, kubeconfig_secret or settings.KUBECONFIG_SECRET)
     placed = placed_clusters(control)
     planes = []
@@ -115,6 +123,7 @@ def status(kubeconfig: KubeconfigOption = None, context: ContextOption = None,
     def table(wide: bool) -> Any:
         said = (f"Deployment {operator['deployment']}, {operator['readyReplicas']} ready" if operator["deployment"]
                 else "no Deployment (local operator, or not installed)")
+        said += f", leader {operator['leader']}" if operator["leader"] else ", no leader"
         console.print(f"control plane: reachable ({version}); operator: {said}", highlight=False)
         out = columns(wide, "data plane", "context", "available", "reachable", "RBAC ok", "version", "clusters",
                       "notes")
@@ -136,49 +145,68 @@ def status(kubeconfig: KubeconfigOption = None, context: ContextOption = None,
 def uninstall(kubeconfig: KubeconfigOption = None, context: ContextOption = None,
               namespace: NamespaceOption = settings.NAMESPACE,
               kubeconfig_secret: SecretOption = settings.KUBECONFIG_SECRET,
-              force: Annotated[bool, typer.Option("--force", help="Delete existing Clusters first.")] = False) -> None:
-    """Remove what install made (the namespace and the kubeconfig Secret stay: they are yours)."""
+              force: Annotated[bool, typer.Option("--force", help="Delete existing Clusters first (asks on a "
+                                                                  "terminal).")] = False,
+              yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before --force deletes Clusters.")]
+              = False) -> None:
+    """Remove what install made, and only that: CRDs kbmc did not install (an existing KubeBlocks') stay, and
+    so do their objects; the namespace and the kubeconfig Secret stay (they are yours)."""
     control = control_client(kubeconfig, context, "uninstall")
+    names = [c["metadata"]["name"] for c in all_crds().values()]
+    owned = crds.owned(control, names)
+    ours = [name for name in names if owned.get(name)]
+
+    def mine(kind: str) -> bool:  # kbmc's kinds are its own only where it installed their CRD
+        return crds.crd_name(kind) not in names or crds.crd_name(kind) in ours
+
+    def listed(kind: str) -> list[dict[str, Any]]:
+        return rest.call(control, "GET", rest.path(kind))["items"] if mine(kind) else []
+
     try:
-        clusters = rest.call(control, "GET", rest.path("Cluster"))["items"]
-    except ApiError:
-        clusters = []
-    if clusters and not force:
-        names = ", ".join(f"{c['metadata']['namespace']}/{c['metadata']['name']}" for c in clusters[:10])
-        raise UsageError(f"{len(clusters)} Cluster(s) exist ({names}): delete them first or pass --force")
+        kubeconfig_data: dict[str, Any] | None = installer.secret_kubeconfig(
+            control, namespace, kubeconfig_secret or settings.KUBECONFIG_SECRET)
+    except InstallError:
+        kubeconfig_data = None
+    planes = listed("DataPlane")
+    joined = [p["metadata"]["name"] for p in planes if kubeconfig_data and joining.made_by_join(kubeconfig_data, p)]
+    if joined:  # their identity there is join's, which only their admin credentials can remove
+        raise UsageError(f"data plane(s) {', '.join(joined)} were joined: detach them first (`kbmc dataplane detach "
+                         "NAME --cluster-kubeconfig FILE` removes kbmc's identity there too)")
+    clusters = listed("Cluster")
+    if clusters:
+        count = f"{len(clusters)} Cluster(s)"
+        listing = ", ".join(f"{c['metadata']['namespace']}/{c['metadata']['name']}" for c in clusters[:10])
+        if not force:
+            raise UsageError(f"{count} exist ({listing}): delete them first or pass --force")
+        if not yes and not sys.stdin.isatty():
+            raise UsageError(f"uninstall --force would delete {count} ({listing}) and there is no terminal to ask on: "
+                             "pass --yes to confirm")
+        if not yes and not typer.confirm(f"Delete {count} ({listing}) and their objects in every data plane?"):
+            console.print("Nothing removed.")
+            raise typer.Exit(1)
     for cluster in clusters:
         meta = cluster["metadata"]
         rest.call(control, "DELETE", rest.path("Cluster", meta["namespace"], meta["name"]))
         console.print(f"deleting Cluster {meta['namespace']}/{meta['name']} (the operator cleans its data planes)")
     deadline = time.monotonic() + 120
-    while clusters and rest.call(control, "GET", rest.path("Cluster"))["items"]:
+    while clusters and listed("Cluster"):
         if time.monotonic() > deadline:
             raise UsageError("Clusters are still being deleted after 120 s: is the operator running?")
         time.sleep(1)
-    try:
-        kubeconfig_data = installer.secret_kubeconfig(control, namespace,
-                                                      kubeconfig_secret or settings.KUBECONFIG_SECRET)
-        planes = rest.call(control, "GET", rest.path("DataPlane"))["items"]
-    except (InstallError, ApiError):
-        kubeconfig_data, planes = None, []
-    for plane in planes:
-        if kubeconfig_data is not None:
-            api = new_client("", plane["spec"]["context"], agent="kbmc/uninstall",
-                                       kubeconfig_dict=kubeconfig_data)
-            for manifest in data_plane_manifests():
-                _delete(api, manifest)
+    for plane in planes if kubeconfig_data is not None else []:
+        api = new_client("", plane["spec"]["context"], agent="kbmc/uninstall", kubeconfig_dict=kubeconfig_data)
+        for manifest in data_plane_manifests():
+            rest.delete(api, manifest)
         console.print(f"[green]✓[/green] data plane {plane['metadata']['name']}: ClusterRole removed")
     targets = [installer.deployment(installer.Options(kubeconfig_secret or "", [], namespace)),
                *load_addons(namespace), *operator_manifests(namespace), *planes]
     for manifest in targets:
-        _delete(control, manifest)
-    for crd in all_crds().values():  # the CRDs install applied
-        _delete(control, crd)
-    console.print("[green]✓[/green] control plane: operator, addons, DataPlanes, RBAC and CRDs removed")
-
-
-def _delete(api: Api, manifest: dict[str, object]) -> None:
-    meta = manifest["metadata"]
-    assert isinstance(meta, dict)
-    with contextlib.suppress(NotFoundError):
-        rest.call(api, "DELETE", rest.path(str(manifest["kind"]), meta.get("namespace"), meta["name"]))
+        if mine(manifest["kind"]):
+            rest.delete(control, manifest)
+    for name in ours:  # the CRDs install applied
+        rest.delete(control, {"kind": "CustomResourceDefinition", "metadata": {"name": name}})
+    console.print("[green]✓[/green] control plane: operator, addons, DataPlanes, RBAC and CRDs "
+                  f"{', '.join(ours) or '-'} removed", highlight=False)
+    left = [name for name in names if name in owned and name not in ours]
+    if left:
+        console.print(f"CRD(s) {', '.join(left)} left: kbmc did not install them", highlight=False)

@@ -11,14 +11,16 @@ import typer
 from kbmc.kube.client import Api, context_namespace, new_client, user_agent
 
 KubeconfigOption = Annotated[Path | None, typer.Option("--kubeconfig", help="Kubeconfig (default: $KUBECONFIG, "
-                                                                            "then ~/.kube/config).")]
+                                                                            "its files merged as kubectl, then "
+                                                                            "~/.kube/config).")]
 ContextOption = Annotated[str | None, typer.Option("--context", help="Context of the control plane "
                                                                       "(default: the current context).")]
 
 
-def default_kubeconfig(kubeconfig: Path | None) -> Path:
-    """As kubectl: the flag, else the first file of $KUBECONFIG, else ~/.kube/config."""
-    return kubeconfig or Path(os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or Path.home() / ".kube/config")
+def default_kubeconfig(kubeconfig: Path | None) -> str:
+    """As kubectl: the flag, else every file of $KUBECONFIG (an ``os.pathsep``-separated list the client merges
+    as kubectl does), else ~/.kube/config."""
+    return str(kubeconfig or os.environ.get("KUBECONFIG") or Path.home() / ".kube/config")
 
 
 NamespaceOption = Annotated[str | None, typer.Option("--namespace", "-n", help="Namespace (default: the context's, as "

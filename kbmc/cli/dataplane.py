@@ -1,4 +1,5 @@
-"""``kbmc dataplane``: see data planes and, during an incident, mark one unavailable (and back).
+"""``kbmc dataplane``: see data planes, join and detach them, and, during an incident, mark one unavailable (and
+back).
 
 Everything shown is on the DataPlane objects and the Clusters' status; marking writes DataPlane ``spec``,
 so ``kubectl`` can do the same."""
@@ -20,8 +21,14 @@ from kbmc.kube import rest
 from kbmc.kube.client import Api, new_client, user_agent
 from kbmc.ops import join as joining
 
-app = typer.Typer(no_args_is_help=True, help="Data planes: list, describe, mark unavailable / available.")
+app = typer.Typer(no_args_is_help=True, help="Data planes: list, describe, join, detach, mark unavailable / available.")
 NameArg = Annotated[str, typer.Argument(help="DataPlane name (usually its context), e.g. k8s-2.")]
+ADMIN_HELP = "The data plane's admin kubeconfig (used once, not stored)."
+ClusterKubeconfigOption = Annotated[Path | None, typer.Option("--cluster-kubeconfig", help=ADMIN_HELP)]
+ClusterContextOption = Annotated[str | None, typer.Option("--cluster-context", help="Its context in that file "
+                                                                                    "(default: its current one).")]
+OperatorNamespaceOption = Annotated[str, typer.Option("--namespace", "-n", help="The operator's namespace.")]
+SecretOption = Annotated[str, typer.Option(help="The operator's kubeconfig Secret.")]
 
 
 def _get(api: Api, name: str) -> dict[str, Any]:
@@ -127,34 +134,44 @@ def _age(stamp: str | None) -> str:
 
 @app.command()
 def join(name: NameArg,
-         kubeconfig: Annotated[Path, typer.Option("--kubeconfig", help="The data plane's admin kubeconfig (used once, "
-                                                                     "not stored).")],
-         context: Annotated[str | None, typer.Option("--context", help="Its context in that file.")] = None,
-         control_kubeconfig: Annotated[Path | None, typer.Option(help="Control plane kubeconfig (default: "
-                                                                       "$KUBECONFIG).")] = None,
-         control_context: Annotated[str | None, typer.Option(help="Control plane context.")] = None,
-         namespace: Annotated[str, typer.Option("--namespace", "-n", help="The operator's namespace.")]
-         = settings.NAMESPACE,
-         kubeconfig_secret: Annotated[str, typer.Option(help="The operator's kubeconfig Secret.")]
-         = settings.KUBECONFIG_SECRET) -> None:
-    """Register a data plane with a least-privilege identity of its own (like `vela cluster join`)."""
-    control = control_client(control_kubeconfig, control_context, "dataplane join")
-    admin = new_client(kubeconfig, context, agent=user_agent("cli dataplane join"))
-    joining.join(control, admin, name, namespace, kubeconfig_secret)
-    console.print(f"{name} joined: ServiceAccount kube-system/kbmc bound to ClusterRole kbmc-dataplane; its token "
-                  f"is in Secret {namespace}/{kubeconfig_secret}; DataPlane {name} created.")
+         cluster_kubeconfig: Annotated[Path, typer.Option("--cluster-kubeconfig", help=ADMIN_HELP)],
+         cluster_context: ClusterContextOption = None,
+         server: Annotated[str | None, typer.Option(help="The address the operator reaches the data plane at "
+                                                         "(default: that kubeconfig's server).")] = None,
+         insecure_skip_tls_verify: Annotated[bool, typer.Option(
+             "--insecure-skip-tls-verify", help="The operator does not verify the server's certificate (needed when "
+                                                "that kubeconfig has no CA for it).")] = False,
+         kubeconfig: KubeconfigOption = None, context: ContextOption = None,
+         namespace: OperatorNamespaceOption = settings.NAMESPACE,
+         kubeconfig_secret: SecretOption = settings.KUBECONFIG_SECRET) -> None:
+    """Register a data plane with a least-privilege identity of its own (like `karmadactl join`)."""
+    control = control_client(kubeconfig, context, "dataplane join")
+    admin = _admin(cluster_kubeconfig, cluster_context, "dataplane join")
+    joining.join(control, admin, name, namespace, kubeconfig_secret, server=server, insecure=insecure_skip_tls_verify,
+                 source=f"kubeconfig {cluster_kubeconfig}, context {cluster_context or '(current)'}")
+    console.print(f"{name} joined: ServiceAccount {joining.ACCOUNT_NAMESPACE}/{joining.ACCOUNT} bound to ClusterRole "
+                  f"kbmc-dataplane, its token (Secret {joining.ACCOUNT_NAMESPACE}/{joining.TOKEN_SECRET}) in Secret "
+                  f"{namespace}/{kubeconfig_secret}; DataPlane {name} created.")
 
 
 @app.command()
-def detach(name: NameArg, kubeconfig: KubeconfigOption = None, context: ContextOption = None,
-           namespace: Annotated[str, typer.Option("--namespace", "-n", help="The operator's namespace.")]
-           = settings.NAMESPACE,
-           kubeconfig_secret: Annotated[str, typer.Option(help="The operator's kubeconfig Secret.")]
-           = settings.KUBECONFIG_SECRET) -> None:
-    """Remove a data plane (refused while Clusters are placed there)."""
+def detach(name: NameArg, cluster_kubeconfig: ClusterKubeconfigOption = None,
+           cluster_context: ClusterContextOption = None,
+           force: Annotated[bool, typer.Option("--force", help="Leave what join made in that cluster (a cluster gone "
+                                                                "for good).")] = False,
+           kubeconfig: KubeconfigOption = None, context: ContextOption = None,
+           namespace: OperatorNamespaceOption = settings.NAMESPACE,
+           kubeconfig_secret: SecretOption = settings.KUBECONFIG_SECRET) -> None:
+    """Remove a data plane (refused while Clusters are placed there) and, for one join made, what join made (with
+    that cluster's admin kubeconfig)."""
     api = control_client(kubeconfig, context, "dataplane detach")
-    joining.detach(api, name, namespace, kubeconfig_secret, placed_clusters(api).get(name, []))
-    console.print(f"{name} detached.")
+    admin = _admin(cluster_kubeconfig, cluster_context, "dataplane detach") if cluster_kubeconfig else None
+    left = joining.detach(api, admin, name, namespace, kubeconfig_secret, placed_clusters(api).get(name, []), force)
+    console.print(f"{name} detached." + (f" Left in that cluster (--force): {', '.join(left)}." if left else ""))
+
+
+def _admin(kubeconfig: Path, context: str | None, command: str) -> Api:
+    return new_client(kubeconfig, context, agent=user_agent(f"cli {command}"))
 
 
 def _yes_no(value: bool | None, yes: str, no: str) -> str:

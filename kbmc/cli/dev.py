@@ -96,6 +96,7 @@ Try:
   {kbmc} dataplane mark-unavailable k8s-2 --reason "drill" {ctl}
   {kbmc} dev start k8s-2 --dir {bed.directory} && {kbmc} dataplane mark-available k8s-2 {ctl}
   {kbmc} dataplane list {ctl}
+  kubectl {ctl} -n kb-system logs deploy/kbmc-operator   # the operator (two replicas, one leads)
   {kbmc} dev down --dir {bed.directory}                  # stop everything
 """, highlight=False, soft_wrap=True)
 

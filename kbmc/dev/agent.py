@@ -5,6 +5,8 @@ in the spirit of kwok (node, kubelet, scheduler) and MetalLB / local-path (addre
 - binds unscheduled Pods to that node, reports them Running and Ready with a pod IP once every PVC they mount
   is Bound (a kubelet mounts volumes before it starts containers), and finishes the deletion of Pods being
   deleted on it (what the kubelet does after the grace period);
+- runs the pods whose images it knows as local processes (``kbmc.dev.sandbox``: etcd, kbmc's own image), each
+  at a loopback address of its own, with its volumes, environment, probes and restarts;
 - provisions a PersistentVolume (a local directory) for every Pending PVC and binds both;
 - gives Services of type LoadBalancer an ingress address from the cluster's loopback pool.
 
@@ -21,6 +23,7 @@ import shutil
 import signal
 import sys
 import threading
+import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +34,7 @@ from kubernetes.client.exceptions import ApiException
 from kbmc import __version__
 from kbmc.core.clock import stamp
 from kbmc.dev import kubelet, network
-from kbmc.dev.sandbox import Container, ImageBinaries, Sandbox, resolve_env, write_config_map
+from kbmc.dev.sandbox import Container, ImageBinaries, Probe, Sandbox, resolve_env, secret_files, write_config_map
 from kbmc.errors import ApiError, ConflictError, NotFoundError
 from kbmc.kube.client import new_client
 from kbmc.kube.informer import Informer, Obj
@@ -108,7 +111,11 @@ class Agent:
         self.node = network.node_name(cluster)
         self.volumes = volumes
         self.pod_ips = Pool(self.net.pod_ips())
+        self.process_ips = Pool(self.net.process_pod_ips())
+        """Pods run as processes live at a loopback address of their own (they share this machine's network)."""
         self.lb_ips = Pool(self.net.lb_pool())
+        server = urllib.parse.urlsplit(api.configuration.host)
+        self.api_server = (server.hostname or "127.0.0.1", server.port or 443)
         self.informers = [
             Informer("nodes", self.core.list_node, self.on_node,
                      on_synced=lambda items: None if items else self._ensure_node(),
@@ -189,12 +196,14 @@ class Agent:
         key = meta["uid"]
         if event == "DELETED":
             self.pod_ips.release(key)
+            self.process_ips.release(key)
             self.pods.pop(key, None)
             self.sandbox.stop(key)
             return
         self.pods[key] = pod
         if status.get("podIP") and spec.get("nodeName") == self.node:
-            self.pod_ips.claim(key, status["podIP"])
+            pool = self.process_ips if status["podIP"].startswith("127.") else self.pod_ips
+            pool.claim(key, status["podIP"])
         if meta.get("deletionTimestamp"):
             if spec.get("nodeName") == self.node:
                 self.sandbox.stop(key)
@@ -242,29 +251,44 @@ class Agent:
         base = self.sandbox.work / f"{meta['namespace']}_{meta['name']}_{meta['uid'][:8]}"
         volumes: dict[str, Path] = {}
         for volume in spec.get("volumes") or []:
+            directory = base / "volumes" / volume["name"]
             if "configMap" in volume:
-                data = self._config_map(meta["namespace"], volume["configMap"]["name"])
-                write_config_map(base / "volumes" / volume["name"], data, volume["configMap"].get("defaultMode"))
-                volumes[volume["name"]] = base / "volumes" / volume["name"]
+                source = volume["configMap"]
+                write_config_map(directory, self._config_map(meta["namespace"], source["name"]),
+                                 source.get("defaultMode"), source.get("items"))
+            elif "secret" in volume:
+                source = volume["secret"]
+                write_config_map(directory, self._secret(meta["namespace"], source["secretName"]),
+                                 source.get("defaultMode"), source.get("items"))
             elif "persistentVolumeClaim" in volume:
-                volumes[volume["name"]] = self._claim_path(meta["namespace"],
-                                                           volume["persistentVolumeClaim"]["claimName"])
+                directory = self._claim_path(meta["namespace"], volume["persistentVolumeClaim"]["claimName"])
             elif "emptyDir" in volume:
-                (base / "volumes" / volume["name"]).mkdir(parents=True, exist_ok=True)
-                volumes[volume["name"]] = base / "volumes" / volume["name"]
+                directory.mkdir(parents=True, exist_ok=True)
+                directory.chmod(0o777)  # as the kubelet makes it: writable by the container's user
+            else:
+                continue
+            volumes[volume["name"]] = directory
         address = self._reachable_address(pod)
+        own = self.process_ips.take(meta["uid"])
         config_maps = {ref["configMapRef"]["name"]: self._config_map(meta["namespace"], ref["configMapRef"]["name"])
                        for c in spec["containers"] for ref in c.get("envFrom") or [] if "configMapRef" in ref}
         out = []
         for item in spec["containers"]:
-            probe = ((item.get("readinessProbe") or {}).get("exec") or {}).get("command")
+            image = self.sandbox.image_for(item.get("image", ""))
+            assert image is not None  # Sandbox.runs() said so
+            ports = {p["name"]: p["containerPort"] for p in item.get("ports") or [] if p.get("name")}
             out.append(Container(
-                key=meta["uid"], name=item["name"], argv=[*(item.get("command") or []), *(item.get("args") or [])],
-                env=resolve_env(item, pod, config_maps, address, self.net.node_ip), root=base / "root",
+                key=meta["uid"], name=item["name"],
+                argv=[*(item.get("command") or image.entrypoint), *(item.get("args") or [])],
+                env=resolve_env(item, pod, config_maps, address, self.net.node_ip, self.api_server),
+                root=base / "root",
                 mounts=[(volumes[m["name"]], m["mountPath"]) for m in item.get("volumeMounts") or []
                         if m["name"] in volumes],
-                binaries=self.sandbox.binaries_for(item.get("image", "")) or (), log=base / f"{item['name']}.log",
-                probe=probe, probe_period=float((item.get("readinessProbe") or {}).get("periodSeconds", 5))))
+                binaries=image.binaries, trees=image.trees, log=base / f"{item['name']}.log",
+                readiness=Probe.parse(item.get("readinessProbe"), ports, own),
+                liveness=Probe.parse(item.get("livenessProbe"), ports, own),
+                user=_user(spec.get("securityContext") or {}, item.get("securityContext") or {}),
+                grace=float(spec.get("terminationGracePeriodSeconds", 30))))
         return out
 
     def _config_map(self, namespace: str, name: str) -> dict[str, str]:
@@ -273,6 +297,12 @@ class Agent:
         except ApiException as exc:
             raise _NotYet(f"ConfigMap {namespace}/{name}: {exc.status}") from exc
 
+    def _secret(self, namespace: str, name: str) -> dict[str, str | bytes]:
+        try:
+            return secret_files(self.core.read_namespaced_secret(name, namespace).data)
+        except ApiException as exc:
+            raise _NotYet(f"Secret {namespace}/{name}: {exc.status}") from exc
+
     def _claim_path(self, namespace: str, claim: str) -> Path:
         pvc = self.core.read_namespaced_persistent_volume_claim(claim, namespace)
         if pvc.status.phase != "Bound" or not pvc.spec.volume_name:
@@ -280,15 +310,15 @@ class Agent:
         return Path(self.core.read_persistent_volume(pvc.spec.volume_name).spec.host_path.path)
 
     def _reachable_address(self, pod: Obj) -> str:
-        """The LoadBalancer ingress of a Service selecting this pod (what other data planes reach), else
-        the node address."""
+        """The LoadBalancer ingress of a Service selecting this pod (what other data planes reach: a database
+        binds and advertises it), else the pod's own address."""
         labels = pod["metadata"].get("labels") or {}
         for svc in self.core.list_namespaced_service(pod["metadata"]["namespace"]).items:
             selector = svc.spec.selector or {}
             ingress = (svc.status.load_balancer.ingress or []) if svc.status.load_balancer else []
             if svc.spec.type == "LoadBalancer" and selector and selector.items() <= labels.items() and ingress:
                 return str(ingress[0].ip)
-        return self.net.node_ip
+        return self.process_ips.take(pod["metadata"]["uid"])
 
     def _container_changed(self, key: str) -> None:
         pod = self.pods.get(key)
@@ -299,18 +329,14 @@ class Agent:
         containers = self.sandbox.running(pod["metadata"]["uid"]) or []
         meta = pod["metadata"]
         ready = bool(containers) and all(c.ready for c in containers)
-        statuses = [{"name": c.name, "image": next(i.get("image", "") for i in pod["spec"]["containers"]
-                                                   if i["name"] == c.name),
-                     "imageID": "", "containerID": f"kbmc://{meta['uid']}/{c.name}", "ready": c.ready,
-                     "started": True, "restartCount": c.restarts,
-                     "state": {"running": {"startedAt": c.started_at or stamp()}}} for c in containers]
+        statuses = [_container_status(c, pod) for c in containers]
         current = pod.get("status") or {}
-        was_ready = _is_ready(current)
-        restarts = [s.get("restartCount") for s in current.get("containerStatuses") or []]
-        if current.get("phase") == "Running" and was_ready == ready and restarts == [c.restarts for c in containers]:
+        if current.get("phase") == "Running" and _is_ready(current) == ready and [
+                (s.get("restartCount"), s.get("state")) for s in current.get("containerStatuses") or []] == [
+                (s["restartCount"], s["state"]) for s in statuses]:
             return
         now = stamp()
-        ip = self.pod_ips.take(meta["uid"])
+        ip = self.process_ips.take(meta["uid"])
         conditions = [{"type": t, "status": "True", "lastTransitionTime": now} for t in ("PodScheduled", "Initialized")]
         conditions += [{"type": t, "status": "True" if ready else "False", "lastTransitionTime": now}
                        for t in ("ContainersReady", "Ready")]
@@ -459,6 +485,29 @@ class Agent:
 
 class _NotYet(Exception):  # noqa: N818 - a state, not a failure
     """A pod's inputs (a ConfigMap, a bound PVC) are not there yet."""
+
+
+def _container_status(container: Container, pod: Obj) -> Obj:
+    """A container's status as a kubelet reports it: running, or waiting to be started again after a crash
+    (with how the last one ended)."""
+    image = next(i.get("image", "") for i in pod["spec"]["containers"] if i["name"] == container.name)
+    state: Obj = {"waiting": {"reason": container.waiting, "message": "back-off restarting failed container"}} \
+        if container.waiting else {"running": {"startedAt": container.started_at or stamp()}}
+    status = {"name": container.name, "image": image, "imageID": "",
+              "containerID": f"kbmc://{pod['metadata']['uid']}/{container.name}", "ready": container.ready,
+              "started": not container.waiting, "restartCount": container.restarts, "state": state}
+    if container.last_exit is not None:
+        code, finished = container.last_exit
+        status["lastState"] = {"terminated": {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
+                                              "finishedAt": finished}}
+    return status
+
+
+def _user(pod_context: Obj, container_context: Obj) -> str:
+    """``UID:GID`` from the pod's and the container's securityContext (the container's wins), or empty."""
+    uid = container_context.get("runAsUser", pod_context.get("runAsUser"))
+    gid = container_context.get("runAsGroup", pod_context.get("runAsGroup", uid))
+    return f"{uid}:{gid}" if uid is not None else ""
 
 
 def _is_ready(status: Obj) -> bool:

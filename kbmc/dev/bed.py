@@ -32,9 +32,11 @@ import platformdirs
 import yaml
 from pydantic import BaseModel
 
+import kbmc
 from kbmc import __version__
 from kbmc.dev import network, procs
 from kbmc.dev.procs import Proc, ProcState
+from kbmc.dev.sandbox import HOST_DIRS, ImageBinaries
 from kbmc.dev.toolchain import Toolchain
 from kbmc.errors import BedError, UsageError
 
@@ -102,9 +104,7 @@ class BedState(BaseModel):
     base_port: int
     bin_dir: str
     processes: bool = True
-    """Whether node agents run known images (etcd) as local processes."""
-    operator: Proc | None = None
-    """The operator started by ``kbmc dev demo``, if any."""
+    """Whether node agents run known images (etcd, kbmc's) as local processes."""
     clusters: list[ClusterState]
 
     def cluster(self, name: str) -> ClusterState:
@@ -194,7 +194,7 @@ class Bed:
             if self.exists():
                 state = self.load()
                 everything = [p for c in state.clusters for p in c.procs.values()]
-                procs.terminate([state.operator, *everything] if state.operator else everything)
+                procs.terminate(everything)
         shutil.rmtree(self.directory, ignore_errors=True)
 
     def stop(self, name: str) -> None:
@@ -381,8 +381,9 @@ class Bed:
             "--kubelet-port", str(cluster.kubelet_port), "--pki", str(pki_dir),
         ]
         if processes:
-            # images the bed can run for real: etcd (with etcdctl for probes and users)
-            argv += ["--image-binary", f"*etcd:*={toolchain.path('etcd')}:{toolchain.path('etcdctl')}"]
+            # images the bed can run for real: etcd (with etcdctl for probes and users), and kbmc's own
+            argv += ["--image-binary", f"*etcd:*={toolchain.path('etcd')}:{toolchain.path('etcdctl')}",
+                     "--image-binary", kbmc_image().dump()]
         return argv
 
     def _wait_ready(self, cluster: ClusterState, component: str) -> None:
@@ -501,13 +502,24 @@ def _write_kubeconfig(path: Path, entries: list[tuple[ClusterState, str]], ca: b
 def describe(state: BedState) -> list[dict[str, str]]:
     """Rows for ``kbmc dev status``."""
     rows = []
-    if state.operator is not None:
-        running = state.operator.state() is not ProcState.STOPPED
-        rows.append({"cluster": "(operator)", "role": "kbmc", "url": "-",
-                     "state": "up" if running else "stopped", "pids": f"operator={state.operator.pid}"})
     for c in state.clusters:
         pids = " ".join(f"{SHORT[k]}={p.pid}" for k, p in c.procs.items() if p.state() is not ProcState.STOPPED)
         rows.append({"cluster": c.name, "role": c.role, "url": c.url, "state": c.summary(), "pids": pids})
     return rows
 
 
+
+
+def kbmc_image() -> ImageBinaries:
+    """kbmc's image (the one ``kbmc install`` writes, any registry and tag) as this installation of kbmc: its
+    ``kbmc`` entry point, with the environment it runs from (the virtualenv, the Python it is built on, and the
+    source tree of an editable install) mounted read-only at their own paths."""
+    package = Path(kbmc.__file__).resolve().parent
+    candidates = [Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), package.parent]
+    host = tuple(Path(f"/{d}") for d in HOST_DIRS)
+    trees: list[Path] = []
+    for tree in sorted(set(candidates), key=lambda t: len(t.parts)):
+        if not any(tree.is_relative_to(t) for t in (*trees, *host)):
+            trees.append(tree)
+    entry = Path(sys.executable).parent / "kbmc"
+    return ImageBinaries("*kbmc/kbmc:*", (entry,), ("kbmc",), tuple(trees))

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import urllib3
+import yaml
 from kubernetes import client, config
 
 from kbmc import __version__
@@ -60,17 +61,36 @@ def user_agent(component: str) -> str:
 def context_namespace(kubeconfig: Path | str, context: str | None = None) -> str:
     """The namespace a kubeconfig context names (kubectl's default for ``-n``), else ``default``."""
     try:
-        contexts, current = config.list_kube_config_contexts(config_file=str(kubeconfig))
-    except (config.ConfigException, OSError, TypeError, ValueError) as exc:
+        chosen = _loader(kubeconfig, context).current_context
+    except (config.ConfigException, OSError, TypeError, ValueError, yaml.YAMLError) as exc:
         raise UsageError(f"kubeconfig {kubeconfig}: {exc}") from exc
-    chosen = next((c for c in contexts if c.get("name") == context), None) if context else current
-    return str(((chosen or {}).get("context") or {}).get("namespace") or "default")
+    return str((chosen.get("context") or {}).get("namespace") or "default")
+
+
+def _loader(kubeconfig: Path | str, context: str | None) -> Any:
+    """One context of a kubeconfig path list (``os.pathsep``-separated, as ``$KUBECONFIG``) merged as kubectl
+    merges it: the client's own merger (the first entry of a name wins, missing files are skipped), with
+    current-context taken from the first file that sets one (the merger takes the last)."""
+    merger = config.kube_config.KubeConfigMerger(str(kubeconfig))
+    if merger.config is None:
+        raise UsageError(f"kubeconfig {kubeconfig}: no such file" if os.pathsep not in str(kubeconfig) else
+                         f"kubeconfig list {kubeconfig}: none of its files exists")
+    name = context or next((c["current-context"] for c in merger.config_files.values() if c.get("current-context")),
+                           None)
+    known = [c.value.get("name") for c in merger.config.value.get("contexts") or []]
+    if not name:
+        raise UsageError(f"kubeconfig {kubeconfig}: no current-context: pass --context (it has: "
+                         f"{', '.join(map(str, known)) or 'none'})")
+    if name not in known:
+        raise UsageError(f"kubeconfig {kubeconfig}: no context {name!r} (it has: "
+                         f"{', '.join(map(str, known)) or 'none'})")
+    return config.kube_config.KubeConfigLoader(config_dict=merger.config, active_context=name, config_base_path=None)
 
 
 def new_client(kubeconfig: Path | str, context: str | None = None, *, agent: str,
                timeouts: Timeouts = DEFAULT_TIMEOUTS, kubeconfig_dict: dict[str, Any] | None = None
                ) -> client.ApiClient:
-    """An ``ApiClient`` for one context of a kubeconfig file (or of an already parsed kubeconfig)."""
+    """An ``ApiClient`` for one context of a kubeconfig file or path list (or of an already parsed kubeconfig)."""
     configuration = client.Configuration()
     try:
         if kubeconfig_dict is None and not str(kubeconfig) and os.environ.get("KUBERNETES_SERVICE_HOST"):
@@ -79,9 +99,8 @@ def new_client(kubeconfig: Path | str, context: str | None = None, *, agent: str
             config.load_kube_config_from_dict(kubeconfig_dict, context=context,
                                               client_configuration=configuration, persist_config=False)
         else:
-            config.load_kube_config(config_file=str(kubeconfig), context=context,
-                                    client_configuration=configuration, persist_config=False)
-    except (config.ConfigException, OSError, TypeError, ValueError) as exc:
+            _loader(kubeconfig, context).load_and_set(configuration)
+    except (config.ConfigException, OSError, TypeError, ValueError, yaml.YAMLError) as exc:
         source = "the kubeconfig given" if kubeconfig_dict is not None else f"kubeconfig {kubeconfig}"
         raise UsageError(f"{source}, context {context or '(current)'}: {exc}") from exc
     hook = configuration.refresh_api_key_hook

@@ -9,12 +9,19 @@ from typing import Any
 
 from kubernetes import client, watch
 
-from kbmc.errors import ApiError, KindNotServedError, NoAnswerError, NotFoundError
+from kbmc.core.names import MANAGED_BY, MANAGER
+from kbmc.errors import ApiError, InstallError, KindNotServedError, NoAnswerError, NotFoundError
 from kbmc.kube import rest
 
 
-def apply_crds(api: client.ApiClient, crds: list[dict[str, Any]], timeout: float = 30) -> None:
-    """Server-side apply every CRD (one field manager), then wait until each is Established."""
+def apply_crds(api: client.ApiClient, crds: list[dict[str, Any]], timeout: float = 30, force: bool = False) -> None:
+    """Server-side apply every CRD (one field manager), then wait until each is Established. A CRD of the same
+    name that kbmc did not install (an existing KubeBlocks) is refused, all of them named, before anything is
+    written: applying would replace its schema under its own controllers. ``force`` takes them over."""
+    foreign = [name for name, ours in owned(api, [c["metadata"]["name"] for c in crds]).items() if not ours]
+    if foreign and not force:
+        raise InstallError(f"CRD(s) {', '.join(foreign)} exist and were not installed by kbmc (KubeBlocks?): kbmc "
+                           "would replace them; uninstall what installed them, or pass --force to take them over")
     ext = client.ApiextensionsV1Api(api)
     for crd in crds:
         ext.patch_custom_resource_definition(
@@ -36,6 +43,21 @@ def apply_crds(api: client.ApiClient, crds: list[dict[str, Any]], timeout: float
             stream.stop()
             return
     raise TimeoutError(f"CRDs not Established within {timeout:.0f} s: {', '.join(sorted(pending))}")
+
+
+def owned(api: client.ApiClient, names: list[str]) -> dict[str, bool]:
+    """Of the CRDs ``names``, those that exist: whether kbmc installed each (its label, or its server-side
+    apply). Install refuses to replace the others, and uninstall leaves them."""
+    out = {}
+    for name in names:
+        try:
+            meta = rest.call(api, "GET", rest.path("CustomResourceDefinition", name=name))["metadata"]
+        except NotFoundError:
+            continue
+        out[name] = (meta.get("labels") or {}).get(MANAGED_BY) == MANAGER or any(
+            f.get("manager") == rest.FIELD_MANAGER and f.get("operation") == "Apply" for f in meta.get("managedFields")
+            or [])
+    return out
 
 
 def established(crd: dict[str, Any]) -> bool:

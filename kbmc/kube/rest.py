@@ -15,7 +15,7 @@ import urllib3
 from kubernetes import client
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from kbmc.errors import ApiError, ForbiddenError, NoAnswerError, ServerError, TooManyRequestsError
+from kbmc.errors import ApiError, ForbiddenError, NoAnswerError, NotFoundError, ServerError, TooManyRequestsError
 
 Obj = dict[str, Any]
 MERGE_PATCH = "application/merge-patch+json"
@@ -47,6 +47,7 @@ KINDS: Mapping[str, Kind] = {
     "ClusterRole": Kind("/apis/rbac.authorization.k8s.io/v1", "clusterroles", namespaced=False),
     "ClusterRoleBinding": Kind("/apis/rbac.authorization.k8s.io/v1", "clusterrolebindings", namespaced=False),
     "Deployment": Kind("/apis/apps/v1", "deployments"),
+    "Lease": Kind("/apis/coordination.k8s.io/v1", "leases"),
     "CustomResourceDefinition": Kind("/apis/apiextensions.k8s.io/v1", "customresourcedefinitions",
                                      namespaced=False),
     "SelfSubjectAccessReview": Kind("/apis/authorization.k8s.io/v1", "selfsubjectaccessreviews", namespaced=False),
@@ -138,6 +139,16 @@ def apply(api: client.ApiClient, manifest: Obj) -> Obj:
                         content_type="application/apply-patch+yaml",
                         query={"fieldManager": FIELD_MANAGER, "force": True})
     return applied
+
+
+def delete(api: client.ApiClient, manifest: Obj) -> bool:
+    """Delete the object a manifest names; False when there was none (removing twice is no error)."""
+    meta = manifest["metadata"]
+    try:
+        call(api, "DELETE", path(manifest["kind"], meta.get("namespace"), meta["name"]))
+    except NotFoundError:
+        return False
+    return True
 
 
 def allowed(api: client.ApiClient, verb: str, group: str, resource: str, namespace: str | None = None) -> bool:

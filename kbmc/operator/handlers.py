@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -18,6 +19,7 @@ import kopf
 
 from kbmc.kube.client import user_agent
 from kbmc.kube.informer import ended
+from kbmc.kube.leader import Election
 from kbmc.operator import health, logs, metrics, watches
 from kbmc.operator.runtime import Runtime
 from kbmc.operator.sweep import Sweeper
@@ -65,10 +67,17 @@ def build_registry(rt: Runtime) -> kopf.OperatorRegistry:
 
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
+        """kopf's credentials from the control-plane client's own configuration, as kubectl has them: a token,
+        a client certificate (kind, kubeadm), or both from an exec plugin. The header is read through the
+        client's refresh hook, so when kopf logs in again after a 401 an exec plugin's (or a rotated file's)
+        token is a fresh one. ``kopf.login_via_client`` would load the default kubeconfig's current context,
+        not the operator's."""
         config = rt.control.configuration
-        token = (config.api_key.get("BearerToken") or config.api_key.get("authorization") or "")
+        header = config.get_api_key_with_prefix("BearerToken", alias="authorization") or ""
+        scheme, _space, token = header.rpartition(" ")
         return _Connection(server=config.host, ca_path=config.ssl_ca_cert, insecure=not config.verify_ssl,
-                           scheme="Bearer", token=token.removeprefix("Bearer "), default_namespace="default")
+                           scheme=scheme or None, token=token or None, certificate_path=config.cert_file,
+                           private_key_path=config.key_file, default_namespace="default")
 
     @kopf.on.event("apps.kubeblocks.io", "v1alpha1", "clusters", registry=registry)
     def cluster(event: kopf.RawEvent, **_: Any) -> None:
@@ -87,20 +96,51 @@ def build_registry(rt: Runtime) -> kopf.OperatorRegistry:
 
 def run(settings: Settings) -> int:
     """Run the operator until SIGINT / SIGTERM; return the process's exit code (1 when a part it cannot live
-    without stopped, so that a Deployment or a supervisor starts it again)."""
+    without stopped, so that a Deployment or a supervisor starts it again). With leader election, it stands by
+    (metrics and health served, nothing watched or written) until it holds the Lease."""
     logs.configure(settings.log_format, settings.log_level)
     rt = Runtime(settings)
-    reactor = _Reactor(rt)
+    reactor: _Reactor | None = None
+    election = Election(rt.control, settings.namespace, settings.leader, settings.identity, _exit_now,
+                        lambda leading: metrics.LEADER.set(int(leading))) if settings.leader.enabled else None
+
+    def stopped_parts() -> list[str]:
+        return (election.stopped_parts() if election else []) + (reactor.stopped_parts() if reactor else [])
+
     metrics.QUEUE_DEPTH.set_function(lambda: len(rt.queue))
     metrics.serve(settings.metrics_port, settings.bind_address, rt.inventory)
-    health.serve(settings.liveness_port, reactor.stopped_parts, settings.bind_address)
+    health.serve(settings.liveness_port, stopped_parts, settings.bind_address)
+    if election is not None:
+        standby = threading.Event()
+        previous = {sig: signal.signal(sig, lambda *_: standby.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            if not election.wait(standby):
+                if standby.is_set():
+                    log.info("operator stopped while standing by")
+                    return 0
+                log.critical("leader election ended unexpectedly (see above); exiting so that the operator is "
+                             "restarted")
+                return 1
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    reactor = _Reactor(rt)
     rt.start()
-    log.info("operator started namespace=%s secret=%s contexts=%s", settings.namespace, settings.kubeconfig_secret,
-             ",".join(settings.contexts) or "-")
+    log.info("operator started namespace=%s secret=%s contexts=%s identity=%s", settings.namespace,
+             settings.kubeconfig_secret, ",".join(settings.contexts) or "-", settings.identity)
     try:
         return asyncio.run(reactor.run())
     finally:
         rt.stop()
+        if election is not None:
+            election.release()
+
+
+def _exit_now() -> None:
+    """The Lease is lost: no thread of this process may write again, so the process ends here (its supervisor
+    starts it again as a standby)."""
+    logging.shutdown()
+    os._exit(1)
 
 
 class _Reactor:
@@ -156,7 +196,9 @@ class _Reactor:
                 self.crds.installed.update(installed)
                 started = loop.time()
                 try:
-                    await kopf.operator(registry=registry, clusterwide=True, standalone=True, stop_flag=self._restart)
+                    # the identity given: kopf's own guess asks the passwd database, which a container's user is not in
+                    await kopf.operator(registry=registry, clusterwide=True, standalone=True, stop_flag=self._restart,
+                                        identity=self.rt.settings.identity)  # type: ignore[arg-type]
                 except watches.TRANSIENT as exc:
                     if loop.time() - started > tuning.stable_run:
                         delay = tuning.restart_backoff[0]

@@ -13,6 +13,7 @@ FAST = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 RECONCILES = Counter("kbmc_reconciles_total", "Passes over a Cluster by result (ok, requeue, error)", ["result"])
 RECONCILE_SECONDS = Histogram("kbmc_reconcile_duration_seconds", "Duration of one pass over a Cluster", buckets=FAST)
+LEADER = Gauge("kbmc_leader", "1 while this operator holds the leader Lease (and reconciles), 0 while it stands by")
 QUEUE_DEPTH = Gauge("kbmc_workqueue_depth", "Cluster keys queued or being worked on")
 QUEUE_WAIT = Histogram("kbmc_workqueue_queue_duration_seconds",
                        "Seconds a Cluster key waited in the queue before a worker took it", buckets=FAST)

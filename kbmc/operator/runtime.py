@@ -35,8 +35,8 @@ log = logging.getLogger("kbmc.operator")
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.control = new_client(settings.kubeconfig or "", settings.context, agent=user_agent("operator"),
-                                  timeouts=settings.timeouts)
+        self.control = new_client(settings.kubeconfig or "", settings.context,
+                                  agent=user_agent(f"operator {settings.identity}"), timeouts=settings.timeouts)
         self.state = State()
         self.definitions = Definitions()
         self.queue = WorkQueue()
@@ -80,9 +80,15 @@ class Runtime:
         for thread in self._threads:
             thread.start()
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 10.0) -> None:
+        """Stop every part; passes under way get ``grace`` seconds to end (a leader hands its Lease over only
+        after its last write)."""
         self._stop.set()
         self.queue.close()
+        deadline = time.monotonic() + grace
+        for thread in self._threads:
+            if thread.name.startswith("reconcile-"):
+                thread.join(max(0.0, deadline - time.monotonic()))
         for informer in self._informers:
             informer.stop()
         self.dataplanes.stop()

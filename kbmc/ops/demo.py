@@ -1,17 +1,16 @@
-"""``kbmc dev demo``: the bed, kbmc installed, the operator running, and a real etcd Cluster across three
-data planes, in one command."""
+"""``kbmc dev demo``: the bed, kbmc installed as users install it (the operator's Deployment, two replicas run
+by the control plane's node agent as processes of kbmc's image), and a real etcd Cluster across three data
+planes, in one command."""
 
 from __future__ import annotations
 
 import base64
 import contextlib
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from kbmc import settings
-from kbmc.dev import procs
 from kbmc.dev.bed import CONTROL, Bed, BedState
 from kbmc.errors import ConflictError
 from kbmc.kube import rest
@@ -49,28 +48,13 @@ def run(bed: Bed, state: BedState, say: Callable[[str], None]) -> dict[str, Any]
     _create(control, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": SECRET, "namespace": NAMESPACE},
                       "data": {"kubeconfig": base64.b64encode(bed.kubeconfig.read_bytes()).decode()}})
     say(f"Secret {NAMESPACE}/{SECRET} holds the data planes' kubeconfig")
-    install.install(control, install.Options(kubeconfig_secret=SECRET, contexts=planes, namespace=NAMESPACE,
-                                             local=True), say)
-    start_operator(bed)
-    say(f"operator running (log: {bed.directory / 'operator.log'})")
+    install.install(control, install.Options(kubeconfig_secret=SECRET, contexts=planes, namespace=NAMESPACE), say)
     _create(control, cluster_manifest(planes[:3]))
     say(f"Cluster default/{CLUSTER} created; waiting for the etcd members to form their raft group")
     cluster = wait_object(control, "Cluster", "default", CLUSTER,
                           lambda c: ((c or {}).get("status") or {}).get("phase") == "Running", timeout=180)
     assert cluster is not None
     return cluster
-
-
-def start_operator(bed: Bed) -> None:
-    """``kbmc operator run`` as one of the bed's processes (``kbmc dev down`` stops it)."""
-    with bed.locked():
-        state = bed.load()
-        if state.operator is not None and state.operator.state() is not procs.ProcState.STOPPED:
-            return
-        argv = [sys.executable, "-m", "kbmc", "operator", "run", "--kubeconfig", str(bed.kubeconfig),
-                "--context", CONTROL, "--namespace", NAMESPACE, "--kubeconfig-secret", SECRET]
-        state.operator = procs.spawn(argv, bed.directory / "operator.log", bed.directory)
-        bed.save(state)
 
 
 def _create(api: Any, body: dict[str, Any]) -> None:

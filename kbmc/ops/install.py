@@ -22,6 +22,7 @@ from kbmc.errors import ConflictError, ForbiddenError, InstallError, KubeconfigE
 from kbmc.kube import rest
 from kbmc.kube.client import Api, new_client, user_agent
 from kbmc.kube.crds import apply_crds
+from kbmc.ops import rollout
 from kbmc.ops.addons import load_addons
 from kbmc.ops.rbac import DATA_PLANE_ROLE, OPERATOR, data_plane_manifests, data_plane_rules, operator_manifests
 
@@ -37,6 +38,12 @@ class Options:
     namespace: str = settings.NAMESPACE
     image: str = DEFAULT_IMAGE
     local: bool = False
+    force: bool = False
+    """Take over CRDs of kbmc's kinds that something else installed (an existing KubeBlocks)."""
+    replicas: int = 2
+    """Operator pods: one leads (the Lease ``kbmc-operator``), the others stand by to take over."""
+    wait: float = 300.0
+    """Seconds install waits for the Deployment to be Ready (0: not at all)."""
 
 
 @dataclass
@@ -86,7 +93,7 @@ def install(control: Api, options: Options, progress: Progress) -> list[PlaneRep
         raise InstallError("; ".join(f"data plane {r.name} {' '.join(r.notes)}" for r in unreachable))
     progress("data planes reachable: " + ", ".join(f"{r.name} ({r.version})" for r in reports))
     crds = list(all_crds().values())
-    apply_crds(control, crds)
+    apply_crds(control, crds, force=options.force)
     progress("CRDs established: " + ", ".join(c["spec"]["names"]["plural"] for c in crds))
     for manifest in operator_manifests(ns):
         rest.apply(control, manifest)
@@ -111,8 +118,20 @@ def install(control: Api, options: Options, progress: Progress) -> list[PlaneRep
                  f"--namespace {ns} --kubeconfig-secret {options.kubeconfig_secret}`")
     else:
         rest.apply(control, deployment(options))
-        progress(f"operator Deployment {ns}/{OPERATOR} ({options.image})")
+        progress(f"operator Deployment {ns}/{OPERATOR} applied ({options.image}, {options.replicas} replicas)")
+        if options.wait:
+            rollout.wait_ready(control, ns, OPERATOR, f"app.kubernetes.io/name={OPERATOR}", options.wait, progress)
+            progress(f"operator Deployment {ns}/{OPERATOR} Ready; leader: {leader(control, ns) or '(electing)'}")
     return reports
+
+
+def leader(control: Api, namespace: str) -> str:
+    """The holder of the operator's leader Lease, or empty."""
+    try:
+        lease = rest.call(control, "GET", rest.path("Lease", namespace, settings.LeaderSettings().lease_name))
+    except (NotFoundError, ForbiddenError):
+        return ""
+    return str((lease.get("spec") or {}).get("holderIdentity") or "")
 
 
 def check_plane(kubeconfig: dict[str, Any], context: str, apply_rbac: bool) -> PlaneReport:
@@ -167,17 +186,19 @@ def manifests(options: Options) -> dict[str, list[dict[str, Any]]]:
 
 def deployment(options: Options) -> dict[str, Any]:
     """The operator's Deployment. Its data planes come from the DataPlane objects and the Secret, not from its
-    args (a detached data plane stays detached across restarts)."""
+    args (a detached data plane stays detached across restarts). Its replicas elect a leader; a rolling update
+    starts the new pod before the old one stops, and the old leader hands its Lease over as it stops."""
     ns = options.namespace
     args = ["operator", "run", "--namespace", ns, "--kubeconfig-secret", options.kubeconfig_secret,
-            "--metrics-port", "8080", "--liveness-port", "8081",
-            "--bind-address", "0.0.0.0"]  # the kubelet probes, and Prometheus scrapes, the pod's address
+            "--metrics-port", "8080", "--liveness-port", "8081"]
     probe = {"httpGet": {"path": "/healthz", "port": "health"}, "periodSeconds": 10}
+    field = [("POD_NAME", "metadata.name"), ("KBMC_BIND_ADDRESS", "status.podIP")]
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": OPERATOR, "namespace": ns, "labels": {names.MANAGED_BY: names.MANAGER}},
         "spec": {
-            "replicas": 1, "strategy": {"type": "Recreate"},
+            "replicas": options.replicas,
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
             "selector": {"matchLabels": {"app.kubernetes.io/name": OPERATOR}},
             "template": {
                 "metadata": {"labels": {"app.kubernetes.io/name": OPERATOR}},
@@ -185,9 +206,16 @@ def deployment(options: Options) -> dict[str, Any]:
                     "serviceAccountName": OPERATOR,
                     "securityContext": {"runAsNonRoot": True, "runAsUser": 65532, "runAsGroup": 65532,
                                         "seccompProfile": {"type": "RuntimeDefault"}},
+                    # replicas on different nodes where there are several, so that one node lost is no outage
+                    "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
+                        "weight": 100, "podAffinityTerm": {
+                            "topologyKey": "kubernetes.io/hostname",
+                            "labelSelector": {"matchLabels": {"app.kubernetes.io/name": OPERATOR}}}}]}},
                     "containers": [{
                         "name": "operator", "image": options.image, "args": args,
-                        "env": [{"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}],
+                        "env": [{"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
+                                # metrics and health on the pod's address: what the kubelet and Prometheus reach
+                                *({"name": n, "valueFrom": {"fieldRef": {"fieldPath": f}}} for n, f in field)],
                         "livenessProbe": {**probe, "failureThreshold": 3},
                         "readinessProbe": {**probe, "periodSeconds": 5},
                         "ports": [{"name": "metrics", "containerPort": 8080},

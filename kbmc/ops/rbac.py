@@ -43,7 +43,7 @@ def data_plane_manifests() -> list[Manifest]:
 
 def operator_manifests(namespace: str) -> list[Manifest]:
     """ServiceAccount, ClusterRole (kbmc's and KubeBlocks' kinds, events) and a Role for its namespace
-    (the kubeconfig Secret, the addons' script templates)."""
+    (the kubeconfig Secret, the addons' script templates, the leader Lease)."""
     cluster_rules = [
         {"apiGroups": ["apps.kubeblocks.io"], "resources": ["clusters"], "verbs": ["get", "list", "watch", "patch"]},
         {"apiGroups": ["apps.kubeblocks.io"], "resources": ["clusters/status", "componentdefinitions/status"],
@@ -57,6 +57,7 @@ def operator_manifests(namespace: str) -> list[Manifest]:
     ]
     namespace_rules = [
         {"apiGroups": [""], "resources": ["secrets", "configmaps"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]},
     ]
     meta = {"name": OPERATOR, "labels": LABELS}
     subject = [{"kind": "ServiceAccount", "name": OPERATOR, "namespace": namespace}]

@@ -1,6 +1,8 @@
 """The node agent plays node, kubelet, scheduler, volume provisioner and load balancer over the API.
 
-Matrix: Pod -> bound, Running, Ready, pod IP, Endpoints follow it, deletion completes | Pod mounting a PVC ->
+Matrix: Pod -> bound, Running, Ready, pod IP, Endpoints follow it, deletion completes | Pod run as processes ->
+its own loopback pod IP, ServiceAccount token, API server env, runAsUser, readiness and liveness probes, restart
+on liveness failure | Pod mounting a PVC ->
 Ready only once the PVC is Bound | PVC -> Bound to a provisioned PV, PV removed with the claim |
 LoadBalancer Service -> ingress from the cluster's own loopback pool, distinct per data plane; type changed
 away -> address released.
@@ -93,3 +95,39 @@ def test_load_balancers_get_addresses_from_their_cluster_pool(clusters: Clusters
     core.patch_namespaced_service("web", namespace, {"spec": {"type": "ClusterIP", "ports": [{"port": 80,
                                                                                                "nodePort": None}]}})
     wait_for(core.list_namespaced_service, lambda s: not _ingress(s), name="web", namespace=namespace)
+
+
+def test_process_pod_probes_restarts_and_what_a_kubelet_gives(clusters: Clusters, namespace: str) -> None:
+    """A pod of an image the bed runs as processes (kbmc's): its own loopback pod IP; the ServiceAccount token,
+    CA and namespace mounted; KUBERNETES_SERVICE_HOST/PORT pointing at its API server; runAsUser honoured; a
+    readiness httpGet probe that passes only once something listens; a liveness tcpSocket probe failing
+    failureThreshold times in a row restarts the container (restartCount, lastState, the reason in its log)."""
+    core = client.CoreV1Api(clusters["k8s-2"])
+    script = ("cat /var/run/secrets/kubernetes.io/serviceaccount/namespace > /tmp/seen; "
+              "echo \" $KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT uid=$(id -u)\" >> /tmp/seen; "
+              "test -s /var/run/secrets/kubernetes.io/serviceaccount/token && echo token >> /tmp/seen; "
+              "cat /tmp/seen; sleep 3600")
+    probe = {"periodSeconds": 1, "failureThreshold": 2}
+    pod = {"metadata": {"name": "proc"}, "spec": {
+        "securityContext": {"runAsUser": 4242, "runAsGroup": 4242},
+        "containers": [{"name": "main", "image": "kbmc/kbmc:probe-test", "command": ["sh", "-c", script],
+                        "ports": [{"name": "web", "containerPort": 8000}],
+                        "readinessProbe": {"httpGet": {"path": "/", "port": "web"}, **probe},
+                        "livenessProbe": {"tcpSocket": {"port": 8001}, "initialDelaySeconds": 2, **probe},
+                        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]}],
+        "volumes": [{"name": "tmp", "emptyDir": {}}]}}
+    core.create_namespaced_pod(namespace, pod)
+    restarted = wait_for(core.list_namespaced_pod, lambda p: any(
+        s["restartCount"] for s in (p or {}).get("status", {}).get("containerStatuses") or []),
+        name="proc", namespace=namespace, timeout=60)
+    assert restarted is not None
+    status = restarted["status"]
+    assert status["podIP"].startswith("127.2.128."), status
+    assert not condition(restarted, "Ready")  # nothing listens on the readiness port
+    assert status["containerStatuses"][0]["lastState"]["terminated"]["exitCode"] != 0
+    log = core.read_namespaced_pod_log("proc", namespace)
+    api = clusters["k8s-2"].configuration.host.removeprefix("https://")
+    assert f"{namespace} {api} uid=4242\ntoken" in log, log
+    assert "liveness probe failed 2 times; restarting the container" in log, log
+    core.delete_namespaced_pod("proc", namespace, grace_period_seconds=1)
+    wait_for(core.list_namespaced_pod, lambda p: p is None, name="proc", namespace=namespace)

@@ -1,5 +1,5 @@
 """The CLI's own behaviour, without a cluster: version, one-line errors with exit code 1, kubectl's default
-namespace."""
+namespace, join's checks made before it contacts anything."""
 
 from __future__ import annotations
 
@@ -53,8 +53,34 @@ def test_install_dry_run_prints_every_manifest_and_touches_nothing(tmp_path: Pat
     pod = deployment["spec"]["template"]["spec"]
     container = pod["containers"][0]
     assert "--contexts" not in container["args"], "data planes come from DataPlane objects, not from args"
-    assert container["args"][container["args"].index("--bind-address") + 1] == "0.0.0.0"
+    env = {e["name"]: e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") for e in container["env"]}
+    assert env["KBMC_BIND_ADDRESS"] == "status.podIP" and env["POD_NAME"] == "metadata.name"
+    assert deployment["spec"]["replicas"] == 2 and deployment["spec"]["strategy"]["rollingUpdate"] == {
+        "maxSurge": 1, "maxUnavailable": 0}
     assert container["readinessProbe"]["httpGet"]["port"] == container["livenessProbe"]["httpGet"]["port"] == "health"
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert container["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                                             "capabilities": {"drop": ["ALL"]}}
+
+
+def test_join_refuses_a_data_plane_it_could_not_verify_before_contacting_anything(tmp_path: Path) -> None:
+    """No CA for the data plane's server in its kubeconfig: kbmc would have to turn verification off, so join
+    refuses (--insecure-skip-tls-verify says so explicitly); a --server that is no https URL is refused too."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "dp",
+        "clusters": [{"name": "dp", "cluster": {"server": "https://127.0.0.1:9"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "dp", "context": {"cluster": "dp", "user": "u"}}]}))
+    control = ["--kubeconfig", str(kubeconfig), "--context", "dp"]
+    no_ca = kbmc("dataplane", "join", "dp", "--cluster-kubeconfig", str(kubeconfig), *control)
+    assert no_ca.returncode == 1 and no_ca.stderr.strip().splitlines() == [
+        f"error: kubeconfig {kubeconfig}, context (current) has no certificate-authority(-data) for "
+        "https://127.0.0.1:9: the operator could not verify that server; add its CA there, or pass "
+        "--insecure-skip-tls-verify"]
+    bad = kbmc("dataplane", "join", "dp", "--cluster-kubeconfig", str(kubeconfig), "--server", "10.0.0.1:6443",
+               *control)
+    assert bad.returncode == 1 and bad.stderr.strip() == "error: --server '10.0.0.1:6443' is not an https:// URL"
+    old = kbmc("dataplane", "join", "dp", "--kubeconfig", str(kubeconfig), "--context", "dp")
+    assert old.returncode == 1 and "Missing option '--cluster-kubeconfig'" in old.stderr, \
+        "--kubeconfig is the control plane's"

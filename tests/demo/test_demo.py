@@ -1,6 +1,6 @@
 """The README's demo command end to end, in a bed of its own: bed, install, operator, a real etcd across
-three data planes answering etcdctl; then ``kbmc uninstall --force`` leaving nothing of kbmc in any cluster,
-and ``kbmc dev down`` leaving no process behind."""
+three data planes answering etcdctl; then ``kbmc uninstall --force --yes`` leaving nothing of kbmc in any cluster
+(and a CRD kbmc did not install where it was), and ``kbmc dev down`` leaving no process behind."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     try:
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         assert "etcd is running across k8s-1, k8s-2, k8s-3." in result.stdout
+        assert "operator Deployment kb-system/kbmc-operator Ready; leader: kbmc-operator-" in result.stdout
         state = Bed(directory).load()
-        assert state.operator is not None
         etcdctl = [f"{state.bin_dir}/etcdctl", "--endpoints=http://127.1.0.10:2379,http://127.3.0.10:2379"]
         listed = subprocess.run([*etcdctl, "member", "list"], capture_output=True, text=True, check=False,
                                 env={**env, "ETCDCTL_API": "3"}, timeout=30)
@@ -37,19 +37,37 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     finally:
         subprocess.run([sys.executable, "-m", "kbmc", "dev", "down", "--dir", str(directory)], check=False,
                        capture_output=True, timeout=120)
-    pids = [p.pid for p in [state.operator, *(p for c in state.clusters for p in c.procs.values())] if p]
+    pids = [p.pid for c in state.clusters for p in c.procs.values()]
     assert all(not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
                for pid in pids)
 
 
 def _uninstall_leaves_nothing(bed: Bed, env: dict[str, str]) -> None:
+    """uninstall refuses while Clusters exist, and --force without a terminal to ask on refuses without --yes;
+    then it removes everything of kbmc's and nothing else: a CRD of kbmc's kinds made someone else's (as an
+    existing KubeBlocks' is) stays."""
     command = [sys.executable, "-m", "kbmc", "uninstall", "--kubeconfig", str(bed.kubeconfig), "--context", "control"]
-    refused = subprocess.run(command, capture_output=True, text=True, check=False, env=env, timeout=60)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*command, *args], capture_output=True, text=True, check=False, env=env, timeout=300,
+                              stdin=subprocess.DEVNULL)
+
+    refused = run()
     assert refused.returncode == 1 and "demo-etcd" in refused.stderr
-    done = subprocess.run([*command, "--force"], capture_output=True, text=True, check=False, env=env, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
+    unasked = run("--force")
+    assert unasked.returncode == 1 and unasked.stderr.strip().splitlines() == [
+        "error: uninstall --force would delete 1 Cluster(s) (default/demo-etcd) and there is no terminal to ask on: "
+        "pass --yes to confirm"], unasked.stderr
     control = new_client(bed.kubeconfig, "control", agent="kbmc/test")
-    for crd in ("clusters.apps.kubeblocks.io", "componentdefinitions.apps.kubeblocks.io", "dataplanes.kbmc.io"):
+    theirs = rest.path("CustomResourceDefinition", name="componentdefinitions.apps.kubeblocks.io")
+    rest.call(new_client(bed.kubeconfig, "control", agent="helm/3.14"), "PATCH", theirs,
+              content_type=rest.MERGE_PATCH, body={"metadata": {"labels": {"app.kubernetes.io/managed-by": "Helm"},
+                                                                "managedFields": [{}]}})
+    done = run("--force", "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "CRD(s) componentdefinitions.apps.kubeblocks.io left: kbmc did not install them" in done.stdout
+    assert rest.call(control, "GET", theirs)["metadata"]["name"] == "componentdefinitions.apps.kubeblocks.io"
+    for crd in ("clusters.apps.kubeblocks.io", "dataplanes.kbmc.io"):
         with pytest.raises(ApiError):
             rest.call(control, "GET", rest.path("CustomResourceDefinition", name=crd))
     for plane in ("k8s-1", "k8s-2", "k8s-3"):

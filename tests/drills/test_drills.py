@@ -268,12 +268,12 @@ def _operator_alive(operator: Operator) -> None:
 def test_data_plane_answering_429(operator: Operator, clusters: Clusters, namespace: str) -> None:
     """A real API server with room for one request at a time, kept busy by other clients, answers kbmc 429
     (kbmc's least-privilege identity there: system:masters would be exempt); kbmc retries and converges."""
-    control = clusters["control"]
-    join(control, new_client(operator.bed.kubeconfig, "k8s-2", agent="drill/1"), "k8s-2-lp", NAMESPACE, SECRET)
+    control, admin = clusters["control"], new_client(operator.bed.kubeconfig, "k8s-2", agent="drill/1")
+    join(control, admin, "k8s-2-lp", NAMESPACE, SECRET)
     try:
         _busy_data_plane(operator, clusters, namespace)
     finally:  # whatever happened, the next tests see the three data planes only
-        detach(control, "k8s-2-lp", NAMESPACE, SECRET, [])
+        detach(control, admin, "k8s-2-lp", NAMESPACE, SECRET, [])
 
 
 def _busy_data_plane(operator: Operator, clusters: Clusters, namespace: str) -> None:
