@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # For users with Docker (not run by the test suite, which uses `kbmc dev` instead): one control-plane and
 # three data-plane kind clusters, MetalLB in each data plane with its own address pool, the kubeconfig
-# Secret, the operator image loaded into the control plane, and `kbmc install`.
+# Secret, the operator image loaded into the control plane, and `kbmc install` (the in-cluster Deployment, two
+# replicas electing a leader: the same install the bed's tests run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v kind >/dev/null || { echo "kind is required (https://kind.sigs.k8s.io)"; exit 1; }
@@ -39,4 +40,6 @@ kubectl --context kind-control create namespace kb-system --dry-run=client -o ya
 kubectl --context kind-control -n kb-system create secret generic kbmc-dataplanes --from-file=kubeconfig="$config" \
   --dry-run=client -o yaml | kubectl --context kind-control apply -f -
 KUBECONFIG=$(printf "%s:" "$config".k8s-*)"$HOME/.kube/config" kbmc install --context kind-control \
-  --kubeconfig-secret kbmc-dataplanes --contexts k8s-1,k8s-2,k8s-3 --image "$IMAGE"
+  --kubeconfig-secret kbmc-dataplanes --contexts k8s-1,k8s-2,k8s-3 --image "$IMAGE" --replicas 2
+# two operator pods, one holding the Lease kbmc-operator; every data plane reachable with kbmc's permissions
+KUBECONFIG=$(printf "%s:" "$config".k8s-*)"$HOME/.kube/config" kbmc status --context kind-control

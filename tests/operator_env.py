@@ -67,6 +67,8 @@ class Operator:
 
     bed: Bed
     control: client.ApiClient
+    kubeconfig: Path | None = None
+    """The operator's kubeconfig of the control plane (default: the bed's)."""
     process: subprocess.Popen[bytes] | None = None
     log: Path = field(init=False)
     metrics_port: int = field(init=False)
@@ -77,7 +79,8 @@ class Operator:
         self.metrics_port, self.liveness_port = _free_port(), _free_port()
 
     def start(self) -> None:
-        argv = [sys.executable, "-m", "kbmc", "operator", "run", "--kubeconfig", str(self.bed.kubeconfig),
+        argv = [sys.executable, "-m", "kbmc", "operator", "run", "--kubeconfig", str(self.kubeconfig or
+                                                                                     self.bed.kubeconfig),
                 "--context", "control", "--contexts", ",".join(DATA_PLANES), "--probe-interval", "1",
                 # the suite's one operator; tests/operator/test_in_cluster.py stops it before the Deployment's run
                 "--no-leader-elect",

@@ -129,6 +129,12 @@ class Bed:
     def kubeconfig(self) -> Path:
         return self.directory / "kubeconfig"
 
+    @property
+    def certificate_kubeconfig(self) -> Path:
+        """The same contexts as ``kubeconfig``, the administrator logging in with a client certificate only
+        (as kind's and kubeadm's kubeconfigs do)."""
+        return self.directory / "kubeconfig-certificates"
+
     def exists(self) -> bool:
         return self.state_file.is_file()
 
@@ -303,6 +309,7 @@ class Bed:
             for key in ("controller-manager", "node-agent"):
                 _write_kubeconfig(cdir / f"{key}.kubeconfig", [(cluster, key)], ca)
         _write_kubeconfig(self.kubeconfig, [(c, "admin") for c in state.clusters], ca)
+        _write_kubeconfig(self.certificate_kubeconfig, [(c, "admin") for c in state.clusters], ca, pki_dir)
         self.save(state)
 
     # -- processes -------------------------------------------------------------------------------------
@@ -348,7 +355,8 @@ class Bed:
                 "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
                 f"--secure-port={cluster.apiserver_port}", "--insecure-port=0",
                 f"--tls-cert-file={pki_dir / 'serving.crt'}", f"--tls-private-key-file={pki_dir / 'serving.key'}",
-                f"--token-auth-file={cdir / 'tokens.csv'}", "--authorization-mode=RBAC",
+                f"--token-auth-file={cdir / 'tokens.csv'}", f"--client-ca-file={pki_dir / 'ca.crt'}",
+                "--authorization-mode=RBAC",
                 f"--service-account-issuer=https://{cluster.name}.kbmc.local",
                 f"--service-account-key-file={cdir / 'sa.pub'}",
                 f"--service-account-signing-key-file={cdir / 'sa.key'}",
@@ -481,16 +489,21 @@ def _tail(log: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
-def _write_kubeconfig(path: Path, entries: list[tuple[ClusterState, str]], ca: bytes) -> None:
-    """Write a kubeconfig with one context per cluster, named after the cluster."""
+def _write_kubeconfig(path: Path, entries: list[tuple[ClusterState, str]], ca: bytes,
+                      certificates: Path | None = None) -> None:
+    """Write a kubeconfig with one context per cluster, named after the cluster; its users log in with their
+    token, or with the administrator's client certificate in ``certificates``."""
     ca_data = base64.b64encode(ca).decode()
+    login = (lambda _c, _u: {"client-certificate": str(certificates / "admin-client.crt"),
+                             "client-key": str(certificates / "admin-client.key")}) if certificates else (
+        lambda c, u: {"token": c.tokens[u]})
     doc: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Config",
         "preferences": {},
         "clusters": [{"name": c.name, "cluster": {"server": c.url, "certificate-authority-data": ca_data}}
                      for c, _ in entries],
-        "users": [{"name": f"{c.name}-{user}", "user": {"token": c.tokens[user]}} for c, user in entries],
+        "users": [{"name": f"{c.name}-{user}", "user": login(c, user)} for c, user in entries],
         "contexts": [{"name": c.name, "context": {"cluster": c.name, "user": f"{c.name}-{user}",
                                                    "namespace": "default"}} for c, user in entries],
         "current-context": entries[0][0].name,

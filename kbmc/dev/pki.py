@@ -1,6 +1,7 @@
 """Key material of the local bed: one CA, a serving certificate for loopback, the kubelet API's serving
-certificate (the node agents' addresses) and the API servers' client certificate for it, and per-cluster
-ServiceAccount signing keys. Written as PEM files; nothing here talks to a cluster."""
+certificate (the node agents' addresses) and the API servers' client certificate for it, an administrator's
+client certificate (as kind's kubeconfig has), and per-cluster ServiceAccount signing keys. Written as PEM
+files; nothing here talks to a cluster."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) 
 def write_ca_and_serving_cert(directory: Path, node_ips: tuple[str, ...] = ()) -> None:
     """Create ``ca.crt``, ``serving.crt`` and ``serving.key`` valid for 127.0.0.1 and localhost; ``kubelet.crt``
     / ``.key`` valid for ``node_ips`` (the node agents serve the kubelet API there); ``kubelet-client.crt`` /
-    ``.key`` (the API servers' identity towards it)."""
+    ``.key`` (the API servers' identity towards it); ``admin-client.crt`` / ``.key`` (user ``kbmc-dev-admin`` in
+    group system:masters)."""
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kbmc-dev-ca")])
@@ -69,14 +71,18 @@ def write_ca_and_serving_cert(directory: Path, node_ips: tuple[str, ...] = ()) -
     (directory / "serving.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     _write_key(directory / "serving.key", key)
     node_names: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address(ip)) for ip in node_ips]
-    for name, common_name, usage, names in (
+    client = x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH
+    for name, subject, usage, names in (
             ("kubelet", "kbmc-node-agent", x509.oid.ExtendedKeyUsageOID.SERVER_AUTH,
              node_names or [x509.DNSName("localhost")]),
-            ("kubelet-client", "kube-apiserver-kubelet-client", x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH, [])):
+            ("kubelet-client", "kube-apiserver-kubelet-client", client, []),
+            ("admin-client", "kbmc-dev-admin/system:masters", client, [])):
         leaf_key = ec.generate_private_key(ec.SECP256R1())
+        common_name, _, group = subject.partition("/")
+        attributes = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, group)] if group else []
         builder = (
             x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+            .subject_name(x509.Name([*attributes, x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
             .issuer_name(ca_name)
             .public_key(leaf_key.public_key())
             .serial_number(x509.random_serial_number())
