@@ -35,7 +35,8 @@ from typing import Any
 
 Obj = dict[str, Any]
 HOST_DIRS = ("usr", "bin", "lib", "lib64", "sbin", "etc", "dev")
-TOOLS = {name: shutil.which(name) or f"/usr/bin/{name}" for name in ("mount", "chroot", "unshare", "nsenter")}
+TOOLS = {name: shutil.which(name) or f"/usr/bin/{name}" for name in ("mount", "chroot", "unshare", "nsenter",
+                                                                     "mkdir")}
 """Absolute paths: the wrapper runs with the container's PATH."""
 BIN = "/kbmc/bin"
 OPT_OUT = "dev.kbmc.io/process"
@@ -155,13 +156,14 @@ class Container:
         for binary in self.binaries:
             lines.append(f"{mount} --bind {shlex.quote(str(binary))} "
                          f"{shlex.quote(str(self.root / BIN.lstrip('/') / binary.name))}")
-        for tree in self.trees:
-            target = shlex.quote(str(self.root / str(tree).lstrip("/")))
-            lines.append(f"{mount} --rbind {shlex.quote(str(tree))} {target}")
-            lines.append(f"{mount} -o remount,bind,ro {target}")
         for source, target in self.mounts:
             lines.append(f"{mount} --bind {shlex.quote(str(source))} "
                          f"{shlex.quote(str(self.root / target.lstrip('/')))}")
+        for tree in self.trees:  # last: a tree under a volume's path (/tmp/...) stays visible above it
+            target = shlex.quote(str(self.root / str(tree).lstrip("/")))
+            lines.append(f"{TOOLS['mkdir']} -p {target}")
+            lines.append(f"{mount} --rbind {shlex.quote(str(tree))} {target}")
+            lines.append(f"{mount} -o remount,bind,ro {target}")
         user = [f"--userspec={self.user}"] if self.user and os.geteuid() == 0 else []
         lines.append(f"exec {shlex.join([chroot, *user, str(self.root), *argv])}")
         unshare = [TOOLS["unshare"], "--mount"]
@@ -175,7 +177,7 @@ class Container:
         self.root.joinpath("tmp").chmod(0o1777)
         for binary in self.binaries:
             (self.root / BIN.lstrip("/") / binary.name).touch()
-        for target in (*(str(t) for t in self.trees), *(t for _s, t in self.mounts)):
+        for _source, target in self.mounts:
             (self.root / target.lstrip("/")).mkdir(parents=True, exist_ok=True)
 
 

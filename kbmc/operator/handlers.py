@@ -132,6 +132,9 @@ def run(settings: Settings) -> int:
         return asyncio.run(reactor.run())
     finally:
         rt.stop()
+        reactor.halt.set()
+        if reactor.sweeper.is_alive():
+            reactor.sweeper.join(10)  # a sweep under way ends first
         if election is not None:
             election.release()
 

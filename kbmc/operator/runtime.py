@@ -81,14 +81,13 @@ class Runtime:
             thread.start()
 
     def stop(self, grace: float = 10.0) -> None:
-        """Stop every part; passes under way get ``grace`` seconds to end (a leader hands its Lease over only
-        after its last write)."""
+        """Stop every part; what is under way (passes, a probe, Events being posted) gets ``grace`` seconds to
+        end, so that a leader hands its Lease over only after its last write."""
         self._stop.set()
         self.queue.close()
         deadline = time.monotonic() + grace
         for thread in self._threads:
-            if thread.name.startswith("reconcile-"):
-                thread.join(max(0.0, deadline - time.monotonic()))
+            thread.join(max(0.0, deadline - time.monotonic()))
         for informer in self._informers:
             informer.stop()
         self.dataplanes.stop()

@@ -37,7 +37,8 @@ class Writes:
         delay a status write or a write to a data plane (in an incident, hundreds are due at once)."""
 
     def stop(self) -> None:
-        self._posting.shutdown(wait=False, cancel_futures=True)
+        """Events not posted yet are dropped; the one being posted is waited for."""
+        self._posting.shutdown(wait=True, cancel_futures=True)
 
     def forget(self, key: str) -> None:
         with self._lock:
