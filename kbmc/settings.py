@@ -10,6 +10,10 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kbmc import __version__
+
+IMAGE = f"docker.io/kbmc/kbmc:{__version__}"
+"""kbmc's image: the operator's, and the agent's in database pods."""
 NAMESPACE = "kb-system"
 """The operator's namespace by default (KubeBlocks' own)."""
 KUBECONFIG_SECRET = "kbmc-dataplanes"
@@ -138,6 +142,8 @@ class Settings:
     bind_address: str = "127.0.0.1"
     """Address the metrics and liveness endpoints listen on (in a pod, the pod's IP: the kubelet and Prometheus
     connect to it)."""
+    agent_image: str = IMAGE
+    """Image of the agent kbmc adds to pods whose definition has lifecycle actions (the operator's own)."""
     identity: str = field(default_factory=default_identity)
     """This operator's name as a candidate for the leader Lease."""
     log_format: str = "text"

@@ -22,6 +22,7 @@ from kbmc.errors import ConflictError
 from kbmc.kube import rest
 from tests.kube import wait_object
 
+ROOT = Path(__file__).resolve().parent.parent
 NAMESPACE = settings.NAMESPACE
 SECRET = settings.KUBECONFIG_SECRET
 DATA_PLANES = ("k8s-1", "k8s-2", "k8s-3")
@@ -59,6 +60,10 @@ def install(bed: Bed, control: client.ApiClient) -> None:
                              "--contexts", ",".join(DATA_PLANES), "--local"], capture_output=True, text=True,
                             check=False, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+    addon = yaml.safe_load((ROOT / "addons" / "etcd" / "componentdefinition.yaml").read_text())
+    addon["metadata"]["name"] = "etcd-noagent-0.9.0"  # tests.operator.helpers.REPORTED_ETCD
+    del addon["spec"]["lifecycleActions"]
+    create(control, "ComponentDefinition", None, addon)
 
 
 @dataclass

@@ -133,6 +133,8 @@ class InstanceStatus(Model):
     Unknown when its data plane cannot be used now; Missing when there is no Pod (not created yet, or gone)."""
     ready: bool = False
     """The Pod's Ready condition is True."""
+    role: str | None = None
+    """The Pod's role (its kubeblocks.io/role label, from the definition's roleProbe), e.g. leader."""
     addresses: list[str] = Field(default_factory=list)
     """Addresses that reach this instance from other data planes."""
 
@@ -158,7 +160,8 @@ class ClusterStatus(Model):
     """Component name -> its phase and instances."""
     conditions: Conditions = Field(default_factory=list)
     """Unique by type: Ready (always present), and PlacementValid, SpecValid, DataPlanesAvailable,
-    DataPlanesReachable, AddressesResolved, ResourcesApplied and DeletionAllowed once they have been False."""
+    DataPlanesReachable, AddressesResolved, ResourcesApplied, Updated (a rolling change or membership change
+    under way, held, or an action failed) and DeletionAllowed once they have been False."""
 
 
 class Cluster(Model):

@@ -106,6 +106,9 @@ class ComponentService(Model):
     Cluster's services[].podService overrides it."""
     disable_auto_provision: bool | None = None
     """Create only when a Cluster names this service."""
+    role_selector: Annotated[str, Field(pattern=DNS_LABEL, max_length=32)] | None = None
+    """Select only the pods of this role (one of spec.roles, e.g. leader): in each data plane where the Service
+    is, it reaches the pods there that have that role."""
 
 
 class ComponentVolume(Model):
@@ -120,14 +123,13 @@ class ComponentVolume(Model):
 
 class ReplicaRole(Model):
     name: Annotated[str, Field(pattern=DNS_LABEL, max_length=32)]
-    """Role name, e.g. leader or follower (KubeBlocks: the pod label kubeblocks.io/role). kbmc does not act on it
-    yet."""
+    """Role name, e.g. leader or follower: the pod label kubeblocks.io/role."""
     serviceable: bool | None = None
-    """KubeBlocks: pods in this role receive Service traffic. kbmc does not act on it yet."""
+    """Pods in this role receive Service traffic (access mode Readonly, or ReadWrite when writable)."""
     writable: bool | None = None
-    """KubeBlocks: pods in this role accept writes. kbmc does not act on it yet."""
+    """Pods in this role accept writes (access mode ReadWrite); replaced last in a rolling change."""
     votable: bool | None = None
-    """KubeBlocks: pods in this role vote in leader election (quorum). kbmc does not act on it yet."""
+    """Pods in this role count in the quorum a rolling change keeps."""
 
 
 class PolicyRule(Model):
@@ -159,6 +161,89 @@ class ComponentTemplateSpec(Model):
     """Mode of the mounted files, 0 to 0777 (in YAML as decimal, e.g. 493 for 0755); unset: Kubernetes' 0644."""
 
 
+class ExecAction(Model):
+    """A command run inside the pod, as a corev1.ExecAction."""
+
+    command: Annotated[list[str], Field(min_length=1)]
+    """The command and its arguments, e.g. ["/bin/sh", "-c", "/scripts/roleprobe.sh"]; run with the container's
+    environment (the component's vars included) in a container of the action's image."""
+    args: list[str] = Field(default_factory=list)
+    """Arguments appended to command."""
+
+
+class Action(Model):
+    """A lifecycle action (KubeBlocks 0.9 Action), run by kbmc's agent inside the pod it concerns."""
+
+    image: str | None = None
+    """Image whose tools the action needs; unset: the image of ``container``, else of the first container.
+    kbmc runs the action in a container of the pod that has that image's tools (see docs/architecture.md)."""
+    exec_: Annotated[ExecAction, Field(alias="exec")]
+    """The command (kbmc runs exec actions only)."""
+    container: str | None = None
+    """Container whose image, volumes and environment the action runs with; unset: the first container."""
+    timeout_seconds: Annotated[int, Field(ge=1, le=3600)] | None = None
+    """Seconds before the action counts as failed (default 30)."""
+    target_pod_selector: Literal["Any", "All", "Role", "Ordinal"] | None = None
+    """KubeBlocks: which pods run it. kbmc runs each action on the pod it concerns (the leader for a switchover,
+    a running member for memberJoin, the leaving member for memberLeave)."""
+    matching_key: str | None = None
+    """KubeBlocks: the role (or ordinal) targetPodSelector names."""
+    retry_policy: FreeForm | None = None
+    """KubeBlocks: retries. kbmc retries a failed action with backoff while its change is wanted."""
+    pre_condition: str | None = None
+    """KubeBlocks: when the action may run. kbmc runs actions when the change needs them."""
+
+
+class RoleProbe(Model):
+    """How the role of each pod is found (KubeBlocks 0.9 RoleProbe)."""
+
+    builtin_handler: str | None = None
+    """KubeBlocks' built-in probes by engine; kbmc runs customHandler only (``custom``)."""
+    custom_handler: Action | None = None
+    """The probe: its output (stdout, trimmed) is the pod's role, one of spec.roles."""
+    initial_delay_seconds: Annotated[int, Field(ge=0)] | None = None
+    """Seconds after the pod starts before the first probe."""
+    period_seconds: Annotated[int, Field(ge=1)] | None = None
+    """Seconds between probes (default 5)."""
+    timeout_seconds: Annotated[int, Field(ge=1)] | None = None
+    """Seconds before a probe counts as failed (default 3)."""
+
+
+class ActionHandler(Model):
+    """A lifecycle action given as a handler (KubeBlocks 0.9 LifecycleActionHandler)."""
+
+    builtin_handler: str | None = None
+    """KubeBlocks' built-in handlers by engine; kbmc runs customHandler only."""
+    custom_handler: Action | None = None
+    """The action."""
+
+
+class Switchover(Model):
+    """How the leader / primary role is moved (KubeBlocks 0.9 ComponentSwitchover)."""
+
+    with_candidate: Action | None = None
+    """Move it to a chosen instance (env KB_SWITCHOVER_CANDIDATE_NAME); what `kbmc cluster promote` runs."""
+    without_candidate: Action | None = None
+    """Move it away from the current holder to any other instance (before the holder is replaced)."""
+    script_spec_selectors: list[FreeForm] = Field(default_factory=list)
+    """KubeBlocks: scripts the action needs; kbmc mounts every script of the definition."""
+
+
+class LifecycleActions(Model):
+    """Actions kbmc runs inside the pods (roleProbe, switchover, memberJoin, memberLeave); the others are
+    accepted and not run (the definition's status says so)."""
+
+    model_config = _OPEN
+    role_probe: RoleProbe | None = None
+    """Run every periodSeconds in each pod; the role it prints labels the pod kubeblocks.io/role."""
+    switchover: Switchover | None = None
+    """Run on the leader before it is replaced, and by `kbmc cluster promote`."""
+    member_join: ActionHandler | None = None
+    """Run on a running member before a new member's pod starts (scale-out); env KB_JOIN_MEMBER_POD_NAME."""
+    member_leave: ActionHandler | None = None
+    """Run on a leaving member before its pod is deleted (scale-in); env KB_LEAVE_MEMBER_POD_NAME."""
+
+
 class ComponentDefinitionSpec(Model):
     provider: Annotated[str, Field(max_length=32)] | None = None
     """Who provides the definition (a person, company or project). Informational: kbmc does not act on it yet."""
@@ -187,17 +272,18 @@ class ComponentDefinitionSpec(Model):
     scripts: Annotated[list[ComponentTemplateSpec], Field(json_schema_extra=list_map("name"))] = Field(
         default_factory=list)
     """Script ConfigMaps, unique by name, copied per component into every data plane and mounted in the pods."""
-    roles: list[ReplicaRole] = Field(default_factory=list)
-    """KubeBlocks: the roles pods can take, e.g. leader and follower. kbmc does not act on them yet (pods get no
-    role label)."""
+    roles: Annotated[list[ReplicaRole], Field(json_schema_extra=list_map("name"))] = Field(default_factory=list)
+    """The roles pods can take, e.g. leader and follower, unique by name; the roleProbe's output labels each pod
+    (kubeblocks.io/role) and orders updates (writable roles last)."""
     update_strategy: Literal["Serial", "BestEffortParallel", "Parallel"] | None = None
-    """KubeBlocks: the order pods are updated in: Serial (one at a time), BestEffortParallel (as many as keep a
-    quorum) or Parallel (all at once). kbmc does not act on it yet."""
+    """The order pods are replaced in when their spec changes: Serial (one at a time, each Ready and with a role
+    before the next), BestEffortParallel (as many at once as keep a majority of the voting members Ready; the
+    default) or Parallel (all at once). Writable roles (the leader) last, after a switchover away."""
     policy_rules: list[PolicyRule] = Field(default_factory=list)
     """Rules kbmc grants in every data plane through the Role ``kb-<cluster>`` (one per Cluster, with the rules
     of all its components), bound to the ServiceAccount ``kb-<cluster>``."""
-    lifecycle_actions: FreeForm | None = None
-    """Accepted for compatibility; kbmc does not run lifecycle actions."""
+    lifecycle_actions: LifecycleActions | None = None
+    """Actions kbmc's agent runs inside the pods: roleProbe, switchover, memberJoin, memberLeave."""
 
 
 class ComponentDefinitionStatus(Model):

@@ -24,6 +24,14 @@ app.command()(admin.status)
 app.command()(admin.uninstall)
 
 
+@app.command("pod-agent", hidden=True)
+def pod_agent() -> None:
+    """kbmc's agent in a database pod (kbmc adds it to pods whose definition has lifecycle actions)."""
+    from kbmc import podagent  # noqa: PLC0415 - only in the agent's container
+
+    raise typer.Exit(podagent.main())
+
+
 def _version(value: bool) -> None:
     if value:
         print(f"kbmc {__version__}")

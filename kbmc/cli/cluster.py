@@ -1,8 +1,11 @@
-"""``kbmc cluster list`` / ``describe``: every component and instance with its data plane, like ``vela status``."""
+"""``kbmc cluster list`` / ``describe`` / ``logs``: every component and instance with its data plane and role, like
+``vela status``; ``promote`` / ``restart``: day-2 requests, as ``kbcli cluster promote`` / ``restart``."""
 
 from __future__ import annotations
 
+import json
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,8 +21,8 @@ from kbmc.cli.common import (
     namespace_of,
 )
 from kbmc.cli.output import Format, OutputOption, columns, console, dump, emit, row
-from kbmc.core import names
-from kbmc.core.clock import age
+from kbmc.core import members, names
+from kbmc.core.clock import age, stamp
 from kbmc.errors import NotFoundError, UsageError
 from kbmc.kube import rest
 from kbmc.kube.client import Api, new_client, user_agent
@@ -85,10 +88,10 @@ def describe(name: Annotated[str, typer.Argument(help="Cluster name.")], namespa
     console.print(f"[bold]Cluster[/bold] {ns}/{name}   phase: [bold]{status.get('phase', '-')}[/bold]   "
                   f"placement: {annotations.get(names.PLACEMENT, '(choosing)')}   "
                   f"terminationPolicy: {item['spec'].get('terminationPolicy')}", highlight=False)
-    table = columns(wide, "component", "instance", "data plane", "pod", "ready", "addresses")
+    table = columns(wide, "component", "instance", "data plane", "role", "pod", "ready", "addresses")
     for instance in _instances(item):
         row(table, wide, instance["component"], instance["name"], instance.get("dataPlane") or "(waiting)",
-            instance.get("podPhase", "-"), "yes" if instance.get("ready") else "no",
+            instance.get("role") or "-", instance.get("podPhase", "-"), "yes" if instance.get("ready") else "no",
             ", ".join(instance.get("addresses") or []) or "-")
     console.print(table)
     conditions = columns(wide, "condition", "status", "reason", "message")
@@ -166,3 +169,82 @@ def _events(api: Api, namespace: str, name: str, wide: bool) -> None:
         row(table, wide, event.get("type", ""), event.get("reason", ""), age(event.get("lastTimestamp")),
             event.get("message", ""))
     console.print(table)
+
+
+@app.command()
+def promote(name: Annotated[str, typer.Argument(help="Cluster name.")],
+            instance: Annotated[str, typer.Option("--instance", help="The instance (pod) to give the leader role.")],
+            namespace: NamespaceOption = None, kubeconfig: KubeconfigOption = None, context: ContextOption = None,
+            timeout: Annotated[float, typer.Option(min=0, help="Seconds to wait for the role to move (0: do not "
+                                                                "wait).")] = 60) -> None:
+    """Switch the leader (primary) role to INSTANCE, through the definition's switchover action (kbcli's
+    ``cluster promote``)."""
+    api, ns, item = _cluster(name, namespace, kubeconfig, context, "cluster promote")
+    found = {i["name"]: i for i in _instances(item)}
+    target = found.get(instance)
+    if target is None:
+        raise UsageError(f"Cluster {ns}/{name} has no such instance {instance} (it has: "
+                         f"{', '.join(sorted(found)) or 'none'})")
+    if not target.get("ready"):
+        raise UsageError(f"instance {instance} of Cluster {ns}/{name} is not Ready: it cannot take the leader role")
+    writable = _writable_roles(api, item, target["component"])
+    if target.get("role") in writable:
+        console.print(f"{instance} already has the {target['role']} role ({target.get('dataPlane')})", highlight=False)
+        return
+    holder = next((i for i in found.values() if i["component"] == target["component"] and i.get("role") in writable),
+                  None)
+    request = json.dumps({"instance": instance, "at": stamp()}, sort_keys=True)
+    rest.call(api, "PATCH", rest.path("Cluster", ns, name), content_type=rest.MERGE_PATCH,
+              body={"metadata": {"annotations": {members.PROMOTE: request}}})
+    console.print(f"promote {instance} requested" + (f" (the role moves from {holder['name']})" if holder else ""),
+                  highlight=False)
+    if not timeout:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        current = rest.call(api, "GET", rest.path("Cluster", ns, name))
+        moved = next((i for i in _instances(current) if i["name"] == instance), {})
+        if moved.get("role") in writable:
+            console.print(f"{instance} is now {moved['role']} ({moved.get('dataPlane')})", highlight=False)
+            return
+        refused = next((c for c in (current.get("status") or {}).get("conditions") or []
+                        if c["type"] == "Updated" and c.get("reason") == "ActionFailed"), None)
+        if refused is not None:
+            raise UsageError(refused.get("message") or "the switchover failed")
+    raise UsageError(f"{instance} does not have the leader role after {timeout:.0f} s: see `kbmc cluster describe "
+                     f"{name} -n {ns}`")
+
+
+def _writable_roles(api: Api, cluster: dict[str, Any], component: str) -> set[str]:
+    """The roles of ``component``'s definition that are writable (the leader, the primary)."""
+    spec = next(c for c in cluster["spec"]["componentSpecs"] if c["name"] == component)
+    try:
+        definition = rest.call(api, "GET", rest.path("ComponentDefinition", name=spec["componentDef"]))
+    except NotFoundError as exc:
+        raise UsageError(f"ComponentDefinition {spec['componentDef']} not found") from exc
+    return {r["name"] for r in definition["spec"].get("roles") or [] if r.get("writable")}
+
+
+@app.command()
+def restart(name: Annotated[str, typer.Argument(help="Cluster name.")],
+            component: Annotated[list[str] | None, typer.Option("--component", help="Only this component "
+                                                                                    "(repeatable).")] = None,
+            namespace: NamespaceOption = None, kubeconfig: KubeconfigOption = None,
+            context: ContextOption = None) -> None:
+    """Replace every pod of the Cluster (or of --component) one step at a time, under its definition's update
+    strategy, as a spec change does (kbcli's ``cluster restart``)."""
+    api, ns, item = _cluster(name, namespace, kubeconfig, context, "cluster restart")
+    specs = item["spec"]["componentSpecs"]
+    known = [c["name"] for c in specs]
+    unknown = sorted(set(component or []) - set(known))
+    if unknown:
+        raise UsageError(f"Cluster {ns}/{name} has no component(s) {', '.join(unknown)} (it has: {', '.join(known)})")
+    now = stamp()
+    for spec in specs:
+        if not component or spec["name"] in component:
+            spec["annotations"] = {**(spec.get("annotations") or {}), members.RESTART: now}
+    rest.call(api, "PATCH", rest.path("Cluster", ns, name), content_type=rest.MERGE_PATCH, body={
+        "metadata": {"resourceVersion": item["metadata"]["resourceVersion"]}, "spec": {"componentSpecs": specs}})
+    console.print(f"restart of {', '.join(component or known)} requested: `kbmc cluster describe {name} -n {ns}` "
+                  "shows its progress", highlight=False)

@@ -58,13 +58,15 @@ def up(
     = DEFAULT_BASE_PORT,
     no_processes: Annotated[bool, typer.Option("--no-processes", help="Do not run etcd pods as local processes "
                                                                       "(pods are only reported Running).")] = False,
+    start_delay: Annotated[float, typer.Option(min=0, help="Seconds a pod's containers wait before they first "
+                                                           "start, as an image pull would make them.")] = 0.0,
 ) -> None:
     """Start the control plane and the data planes (or what is not running of an existing bed)."""
     bed = Bed(directory)
     chain = ensure_toolchain()
     started = time.monotonic()
     with console.status("starting etcd, kube-apiserver, kube-controller-manager and node agents..."):
-        state = bed.up(chain, data_planes, base_port, processes=not no_processes)
+        state = bed.up(chain, data_planes, base_port, processes=not no_processes, start_delay=start_delay)
     console.print(f"Bed ready in {time.monotonic() - started:.0f} s.")
     _print_status(bed, state)
 

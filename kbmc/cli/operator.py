@@ -59,6 +59,8 @@ def run(
         "text, or json (one object per line)."))] = LogFormat.text,
     log_level: Annotated[LogLevel, typer.Option(envvar="KBMC_LOG_LEVEL", help="Least severe level logged.")]
     = LogLevel.INFO,
+    agent_image: Annotated[str, typer.Option(envvar="KBMC_AGENT_IMAGE", help=(
+        "Image of the agent added to pods whose definition has lifecycle actions."))] = DEFAULTS.agent_image,
     leader_elect: Annotated[bool, typer.Option(envvar="KBMC_LEADER_ELECT", help=(
         "Take part in the election of the Lease kbmc-operator in --namespace: only its holder reconciles. Off "
         "only where no other operator can run against this control plane."))] = DEFAULTS.leader.enabled,
@@ -86,7 +88,7 @@ def run(
                         contexts=tuple(c.strip() for c in contexts.split(",") if c.strip()),
                         metrics_port=metrics_port, liveness_port=liveness_port, bind_address=bind_address,
                         log_format=log_format.value, log_level=log_level.value,
-                        queue=QueueSettings(workers=workers), leader=leader,
+                        queue=QueueSettings(workers=workers), leader=leader, agent_image=agent_image,
                         dataplanes=DataPlaneSettings(probe_interval=probe_interval))
     code = run_operator(settings)
     if code:

@@ -19,9 +19,11 @@ from typing import Any
 from kbmc.api.cluster import Cluster, ClusterComponentSpec
 from kbmc.api.common import DNS_LABEL
 from kbmc.api.componentdefinition import ComponentDefinition
-from kbmc.core import names
+from kbmc.core import names, sidecar
+from kbmc.core.members import RESTART, ROLE
 from kbmc.core.services import ServicePlan
 from kbmc.errors import ClusterSpecError
+from kbmc.settings import IMAGE
 
 Manifest = dict[str, Any]
 KIND_ORDER = ("ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Service", "PersistentVolumeClaim", "Pod")
@@ -103,8 +105,10 @@ def _meta(name: str, namespace: str, labels: Mapping[str, str], annotations: Map
 
 
 def build_cluster(cluster: Cluster, components: list[ComponentInput],
-                  service_defaults: Mapping[str, Mapping[str, str]]) -> dict[str, list[Manifest]]:
-    """Data plane -> manifests, sorted in apply order. ``service_defaults``: a DataPlane's annotations."""
+                  service_defaults: Mapping[str, Mapping[str, str]], agent_image: str = IMAGE
+                  ) -> dict[str, list[Manifest]]:
+    """Data plane -> manifests, sorted in apply order. ``service_defaults``: a DataPlane's annotations;
+    ``agent_image``: kbmc's agent in pods whose definition has lifecycle actions."""
     name, namespace = cluster.metadata.name or "", cluster.metadata.namespace or "default"
     uid = cluster.metadata.uid or ""
     out: dict[str, list[Manifest]] = {}
@@ -116,6 +120,8 @@ def build_cluster(cluster: Cluster, components: list[ComponentInput],
 
     all_planes = sorted({p for c in components for p in (*c.planes, *c.ordinals.values())})
     rules = [r.dump() for c in components for r in c.definition.spec.policy_rules]
+    if any(sidecar.config(c.definition) is not None for c in components):
+        rules.append(sidecar.AGENT_RULE)  # the agent reads its pod and writes its role and answers on it
     account = names.account(name)
     base = names.labels(name, uid)
     for plane in all_planes:
@@ -127,13 +133,13 @@ def build_cluster(cluster: Cluster, components: list[ComponentInput],
                     "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": account},
                     "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}]})
     for comp in components:
-        for plane, manifest in _component(name, namespace, uid, comp, service_defaults):
+        for plane, manifest in _component(name, namespace, uid, comp, service_defaults, agent_image):
             put(plane, manifest)
     return {p: sorted(ms, key=lambda m: KIND_ORDER.index(m["kind"])) for p, ms in out.items()}
 
 
 def _component(cluster: str, namespace: str, uid: str, comp: ComponentInput,
-               service_defaults: Mapping[str, Mapping[str, str]]) -> list[tuple[str, Manifest]]:
+               service_defaults: Mapping[str, Mapping[str, str]], agent_image: str) -> list[tuple[str, Manifest]]:
     spec = comp.spec
     labels = names.labels(cluster, uid, spec.name)
     out: list[tuple[str, Manifest]] = []
@@ -158,7 +164,7 @@ def _component(cluster: str, namespace: str, uid: str, comp: ComponentInput,
                                                   instance_labels),
                                 "spec": template.spec.dump()}))
         if ordinal not in comp.held:
-            out.append((plane, _pod(cluster, namespace, comp, ordinal, instance_labels)))
+            out.append((plane, _pod(cluster, namespace, comp, ordinal, instance_labels, agent_image)))
     return out
 
 
@@ -177,8 +183,9 @@ def _services(cluster: str, namespace: str, labels: Mapping[str, str], comp: Com
     else:
         svc = names.service(cluster, comp.spec.name, plan.suffix)
         targets.extend((svc, plane, selector) for plane in comp.planes)
+    role = {ROLE: plan.role} if plan.role else {}
     for svc, plane, sel in targets:
-        spec = {**copy.deepcopy(spec_base), "type": plan.type, "selector": sel}
+        spec = {**copy.deepcopy(spec_base), "type": plan.type, "selector": {**sel, **role}}
         if plan.pod_service and plan.type == "LoadBalancer":
             spec["externalTrafficPolicy"] = "Local"
         annotations = {**service_defaults.get(plane, {}), **plan.annotations}
@@ -187,7 +194,8 @@ def _services(cluster: str, namespace: str, labels: Mapping[str, str], comp: Com
     return out
 
 
-def _pod(cluster: str, namespace: str, comp: ComponentInput, ordinal: int, labels: Mapping[str, str]) -> Manifest:
+def _pod(cluster: str, namespace: str, comp: ComponentInput, ordinal: int, labels: Mapping[str, str],
+         agent_image: str) -> Manifest:
     spec = comp.spec
     pod_spec = comp.definition.spec.runtime.dump()
     env_from = {"configMapRef": {"name": names.env_config_map(cluster, spec.name)}}
@@ -207,11 +215,18 @@ def _pod(cluster: str, namespace: str, comp: ComponentInput, ordinal: int, label
         if script.default_mode is not None:
             source["defaultMode"] = script.default_mode
         volumes.append({"name": script.volume_name, "configMap": source})
+    agent = sidecar.containers(comp.definition, pod_spec["containers"], agent_image)
+    if agent is not None:
+        added, volume = agent
+        pod_spec["containers"] = [*pod_spec["containers"], *added]
+        volumes.append(volume)
     if volumes:
         pod_spec["volumes"] = volumes
     pod_spec["serviceAccountName"] = spec.service_account_name or names.account(cluster)
     pod_spec["hostname"] = names.pod(cluster, spec.name, ordinal)
-    annotations = {**spec.annotations, names.SPEC_HASH: spec_hash(pod_spec)}
+    restart = spec.annotations.get(RESTART)  # a restart asked for changes the hash, so every pod is replaced
+    hashed = {**pod_spec, RESTART: restart} if restart else pod_spec
+    annotations = {**spec.annotations, names.SPEC_HASH: spec_hash(hashed)}
     return {"apiVersion": "v1", "kind": "Pod",
             "metadata": _meta(names.pod(cluster, spec.name, ordinal), namespace, {**spec.labels, **labels},
                               annotations),

@@ -9,15 +9,17 @@ A pass (``decide``): definitions, placement and the ordinal record (``prepare_co
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kbmc.api.cluster import Cluster, InstanceStatus, PodPhase
 from kbmc.api.componentdefinition import ComponentDefinition
-from kbmc.core import names, placement
-from kbmc.core.build import ComponentInput, build_cluster, check_names, check_volumes
-from kbmc.core.plan import Intent, Key, live_instances, plan_plane
+from kbmc.core import members, names, placement
+from kbmc.core.build import ComponentInput, Manifest, build_cluster, check_names, check_volumes
+from kbmc.core.members import Member
+from kbmc.core.plan import Intent, Key, key_of, live_instances, outdated, plan_plane
 from kbmc.core.services import ServicePlan, ingress_addresses, plan_services
 from kbmc.core.snapshot import PlaneSnapshot, Snapshot
 from kbmc.core.status import Event, Observation, Problem
@@ -109,17 +111,134 @@ def decide(snap: Snapshot, queue: QueueSettings) -> Decision:
         # writes.
         return replace(decision, status_first=True)
     desired = build_cluster(cluster, prepared.components,
-                            {n: dict(snap.plane(n).service_annotations) for n in involved if n in snap.planes})
+                            {n: dict(snap.plane(n).service_annotations) for n in involved if n in snap.planes},
+                            snap.agent_image)
     keep = frozenset({"PersistentVolumeClaim"}) if cluster.spec.termination_policy in (
         "Halt", "DoNotTerminate") else frozenset()
     live = {c.spec.name: c.ordinals for c in prepared.components}
+    day2 = _day_two(snap, prepared, desired, workable)
+    seen.problems.extend(day2.problems)
+    seen.updating = day2.updating
+    if day2.promoted:  # done: the request goes, and the Cluster's Events say so
+        metadata = decision.metadata or {"metadata": {"resourceVersion": cluster.metadata.resource_version}}
+        metadata["metadata"].setdefault("annotations", {})[members.PROMOTE] = None
+        decision = replace(decision, metadata=metadata,
+                           events=[*decision.events, ("Normal", "Promoted", day2.promoted)])
     intents = {}
     for name in workable:
         observed = snap.plane(name).objects
-        planned = plan_plane(desired.get(name, []), observed, keep, live_instances(observed, live))
+        planned = plan_plane(desired.get(name, []), observed, keep, live_instances(observed, live) | day2.spare,
+                             day2.replace) + day2.requests.get(name, [])
         if planned:
             intents[name] = planned
-    return replace(decision, intents=intents, again=Again(queue.listing_retry if listing else None))
+    return replace(decision, intents=intents, again=Again.soonest(
+        Again(queue.listing_retry if listing else None), day2.poll))
+
+
+@dataclass
+class DayTwo:
+    """What rolling changes, membership changes and switchovers add to a pass (``core.members``)."""
+
+    replace: frozenset[Key] = frozenset()
+    """Outdated Pods that may be replaced now."""
+    spare: frozenset[Key] = frozenset()
+    """Pods (and their PVCs) of leaving members that stay until they have left the group."""
+    requests: dict[str, list[Intent]] = field(default_factory=dict)
+    """Data plane -> patches asking pods' agents to run actions."""
+    problems: list[Problem] = field(default_factory=list)
+    updating: bool = False
+    poll: float | None = None
+    promoted: str = ""
+    """A promote is done (what the Event says)."""
+
+
+ACTION_POLL = 5.0
+"""Seconds between looks at a Cluster while an action runs (its answer also comes as a pod change)."""
+
+
+def _day_two(snap: Snapshot, prepared: Prepared, desired: dict[str, list[Manifest]], workable: list[str]) -> DayTwo:
+    """Run ``core.members`` over each component across its data planes; hold the pods of members waiting to join
+    (removed from ``desired``) and mark the PVCs of members in the group (in ``desired``)."""
+    cluster = snap.cluster
+    name, namespace = cluster.metadata.name or "", cluster.metadata.namespace or ""
+    out = DayTwo()
+    replace_keys: set[Key] = set()
+    spare: set[Key] = set()
+    wanted = {plane: {key_of(m): m for m in manifests} for plane, manifests in desired.items()}
+    promote = _promote_request(cluster)
+    for comp in prepared.components:
+        component = comp.spec.name
+        templates = [t.name for t in comp.spec.volume_claim_templates]
+        live = [_member(snap, wanted, workable, comp, o, p) for o, p in sorted(comp.ordinals.items())]
+        leaving = [m for m in (_member(snap, wanted, workable, comp, o, p)
+                               for o, p in sorted(prepared.retired.get(component, {}).items())) if m.pod is not None]
+        step = members.plan(comp.definition, name, component, cluster.metadata.generation or 0, live, leaving,
+                            comp.env, bool(templates), promote)
+        out.promoted = out.promoted or step.promoted
+        by_ordinal = {m.ordinal: m for m in [*live, *leaving]}
+        for ordinal in step.replace:
+            replace_keys.add(("Pod", namespace, names.pod(name, component, ordinal)))
+        for ordinal in step.keep:  # a leaving member keeps what it needs to leave: its pod, volumes and address
+            spare.add(("Pod", namespace, names.pod(name, component, ordinal)))
+            spare.update(("PersistentVolumeClaim", namespace, names.pvc(t, name, component, ordinal))
+                         for t in templates)
+            spare.update(("Service", namespace, names.pod_service(name, component, plan.suffix, ordinal))
+                         for plan in comp.services if plan.pod_service)
+        for ordinal in step.hold:
+            pod_key = ("Pod", namespace, names.pod(name, component, ordinal))
+            plane = by_ordinal[ordinal].plane
+            desired[plane] = [m for m in desired.get(plane, []) if key_of(m) != pod_key]
+        for ordinal in step.joined:
+            plane = by_ordinal[ordinal].plane
+            claims = {("PersistentVolumeClaim", namespace, names.pvc(t, name, component, ordinal)) for t in templates}
+            desired[plane] = [_annotated(m, members.JOINED, "true") if key_of(m) in claims else m
+                              for m in desired.get(plane, [])]
+        for ordinal, request in step.requests.items():
+            target = by_ordinal[ordinal]
+            out.requests.setdefault(target.plane, []).append(Intent(
+                "patch", "Pod", namespace, target.name,
+                {"metadata": {"annotations": {members.REQUEST: request.annotation()}}}))
+        where = f"component {component}"
+        if step.held:
+            out.problems.append(Problem("Updated", "UpdateHeld", f"{where}: {step.held}"))
+        elif step.failed:
+            out.problems.append(Problem("Updated", "ActionFailed", f"{where}: {step.failed}"))
+        elif step.updating:
+            out.problems.append(Problem("Updated", "Updating", f"{where}: {step.updating}"))
+        out.updating = out.updating or bool(step.updating or step.held or step.failed)
+        if step.poll:
+            out.poll = ACTION_POLL
+    out.replace, out.spare = frozenset(replace_keys), frozenset(spare)
+    return out
+
+
+def _promote_request(cluster: Cluster) -> dict[str, str] | None:
+    raw = cluster.metadata.annotations.get(members.PROMOTE)
+    try:
+        request = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    return {str(k): str(v) for k, v in request.items()} if isinstance(request, dict) else None
+
+
+def _member(snap: Snapshot, wanted: Mapping[str, Mapping[Key, Manifest]], workable: list[str], comp: ComponentInput,
+            ordinal: int, plane: str) -> Member:
+    """One instance across the data planes, as ``core.members`` reads it."""
+    cluster, namespace = snap.cluster.metadata.name or "", snap.cluster.metadata.namespace or ""
+    objects = snap.plane(plane).objects
+    pod_key = ("Pod", namespace, names.pod(cluster, comp.spec.name, ordinal))
+    pod, want = objects.get(pod_key), wanted.get(plane, {}).get(pod_key)
+    claims = [objects.get(("PersistentVolumeClaim", namespace, names.pvc(t.name, cluster, comp.spec.name, ordinal)))
+              for t in comp.spec.volume_claim_templates]
+    joined = any(((c or {}).get("metadata", {}).get("annotations") or {}).get(members.JOINED) == "true"
+                 for c in claims)
+    current = pod is None or want is None or not outdated(want, pod)
+    return Member(ordinal, plane, plane in workable, pod, current=current, joined=joined)
+
+
+def _annotated(manifest: Manifest, key: str, value: str) -> Manifest:
+    meta = manifest["metadata"]
+    return {**manifest, "metadata": {**meta, "annotations": {**(meta.get("annotations") or {}), key: value}}}
 
 
 def after_apply(snap: Snapshot, decision: Decision, done: Mapping[str, list[Intent]],
@@ -404,7 +523,8 @@ def _with_instances(snap: Snapshot, prepared: Prepared, seen: Observation,
             ready = any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions") or [])
             phase: PodPhase = status.get("phase", "Pending") if pod else (
                 "Pending" if (plane_name, pod_name) in created else "Missing")
-            items.append(InstanceStatus(name=pod_name, data_plane=plane_name, pod_phase=phase,
+            role = ((pod or {}).get("metadata", {}).get("labels") or {}).get(members.ROLE)
+            items.append(InstanceStatus(name=pod_name, data_plane=plane_name, pod_phase=phase, role=role,
                                         ready=bool(pod) and ready, addresses=_addresses(comp, cluster, ordinal, plane)))
         for ordinal in prepared.waiting_ordinals.get(comp.spec.name, []):
             items.append(InstanceStatus(name=names.pod(name, comp.spec.name, ordinal), data_plane="",

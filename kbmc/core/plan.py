@@ -45,6 +45,12 @@ def subset(want: Any, have: Any) -> bool:
     return bool(want == have)
 
 
+def outdated(want: Manifest, have: Mapping[str, Any]) -> bool:
+    """Whether a Pod ``have`` runs another spec than ``want``."""
+    return bool((have["metadata"].get("annotations") or {}).get(names.SPEC_HASH) != want["metadata"]["annotations"][
+        names.SPEC_HASH])
+
+
 def _metadata_drift(want: Manifest, have: Mapping[str, Any]) -> bool:
     wanted = {k: want["metadata"].get(k, {}) for k in ("labels", "annotations")}
     return not subset(wanted, {k: have["metadata"].get(k) or {} for k in ("labels", "annotations")})
@@ -61,9 +67,12 @@ def live_instances(observed: Mapping[Key, Mapping[str, Any]], live: Mapping[str,
 
 
 def plan_plane(desired: Iterable[Manifest], observed: Mapping[Key, Mapping[str, Any]],
-               keep_kinds: frozenset[str] = frozenset(), spare: frozenset[Key] = frozenset()) -> list[Intent]:
+               keep_kinds: frozenset[str] = frozenset(), spare: frozenset[Key] = frozenset(),
+               replace: frozenset[Key] | None = None) -> list[Intent]:
     """Intents that converge one data plane. Observed objects not desired are deleted, except kinds in
-    ``keep_kinds`` (PVCs under Halt / DoNotTerminate) and the objects in ``spare``."""
+    ``keep_kinds`` (PVCs under Halt / DoNotTerminate) and the objects in ``spare``. A Pod whose spec changed is
+    deleted (and created again later) only if it is in ``replace`` (None: every one), as the rolling change
+    across data planes allows."""
     creates: list[Intent] = []
     patches: list[Intent] = []
     deletes: list[Intent] = []
@@ -76,9 +85,9 @@ def plan_plane(desired: Iterable[Manifest], observed: Mapping[Key, Mapping[str, 
         elif have["metadata"].get("deletionTimestamp"):
             continue  # being deleted: create it again once it is gone
         elif kind == "Pod":
-            want_hash = want["metadata"]["annotations"][names.SPEC_HASH]
-            if (have["metadata"].get("annotations") or {}).get(names.SPEC_HASH) != want_hash:
-                deletes.append(Intent("delete", kind, namespace, name))
+            if outdated(want, have):
+                if replace is None or key in replace:
+                    deletes.append(Intent("delete", kind, namespace, name))
             elif _metadata_drift(want, have):
                 patches.append(Intent("patch", kind, namespace, name, {"metadata": _labels_only(want)}))
         elif kind == "PersistentVolumeClaim":

@@ -24,6 +24,8 @@ class ServicePlan:
     pod_service: bool
     placement: Literal["unique", "mirror"]
     spec: dict[str, Any]
+    role: str | None = None
+    """Only pods of this role are selected (the definition's roleSelector)."""
 
     def object_names(self, cluster: str, component: str, ordinals: list[int]) -> list[str]:
         if self.pod_service:
@@ -57,7 +59,7 @@ def plan_services(component: ClusterComponentSpec, definition: ComponentDefiniti
         plans.append(ServicePlan(
             name=name, suffix=service.service_name or name, type=override.service_type if override else "ClusterIP",
             annotations=annotations, pod_service=pod_service, placement=placement,  # type: ignore[arg-type]
-            spec=spec))
+            spec=spec, role=service.role_selector))
     return plans
 
 

@@ -13,6 +13,7 @@ from kbmc.api.cluster import Cluster
 from kbmc.api.componentdefinition import ComponentDefinition
 from kbmc.core.placement import PlaneView, Record
 from kbmc.core.plan import Key
+from kbmc.settings import IMAGE
 
 Obj = Mapping[str, Any]
 NO_DATAPLANE = "no such DataPlane"
@@ -70,6 +71,8 @@ class Snapshot:
     """The ordinal record kbmc last wrote (or found consistent) for this Cluster: a hand edit is told from it."""
     reported: frozenset[tuple[str, Key]] = frozenset()
     """Look-alikes (data plane, object) reported already."""
+    agent_image: str = IMAGE
+    """The image of kbmc's agent in pods whose definition has lifecycle actions."""
 
     def plane(self, name: str) -> PlaneSnapshot:
         """The data plane ``name``; one kbmc does not know is unusable and unavailable."""

@@ -35,16 +35,19 @@ class Observation:
     """The Cluster cannot be built at all (invalid spec or placement)."""
     degraded: bool = False
     """Some instances are in a data plane that is unavailable or unreachable."""
+    updating: bool = False
+    """A rolling change or a membership change is under way (or held)."""
 
 
-PROGRESS = frozenset({"WaitingForAddresses", "CleanupInProgress", "Deleting"})
+PROGRESS = frozenset({"WaitingForAddresses", "CleanupInProgress", "Deleting", "Updating"})
 """Reasons that describe expected progress: shown in conditions only. Every other problem is a Warning event,
 posted again whenever its message changes; a Cluster becoming Ready is a Normal event."""
 CONDITION_TYPES = ("Ready", "PlacementValid", "SpecValid", "DataPlanesAvailable", "DataPlanesReachable",
-                   "AddressesResolved", "ResourcesApplied", "DeletionAllowed")
+                   "AddressesResolved", "ResourcesApplied", "Updated", "DeletionAllowed")
 OK_REASONS = {"Ready": "AllInstancesReady", "PlacementValid": "Valid", "SpecValid": "Valid",
               "DataPlanesAvailable": "Available", "DataPlanesReachable": "Reachable",
-              "AddressesResolved": "Resolved", "ResourcesApplied": "Applied", "DeletionAllowed": "Allowed"}
+              "AddressesResolved": "Resolved", "ResourcesApplied": "Applied", "Updated": "UpToDate",
+              "DeletionAllowed": "Allowed"}
 
 
 Event = tuple[EventType, str, str]
@@ -99,7 +102,7 @@ def _phase(previous: str | None, seen: Observation, all_ready: bool) -> ClusterP
         return "Abnormal"
     if seen.components and not any(seen.components.values()):
         return "Stopped"  # every component at 0 replicas, as KubeBlocks says
-    if all_ready:
+    if all_ready and not seen.updating:
         return "Running"
     if previous in (None, "Creating", "Failed"):
         return "Creating"

@@ -96,9 +96,10 @@ class Pool:
 
 class Agent:
     def __init__(self, api: client.ApiClient, cluster: str, index: int, volumes: Path,
-                 images: list[ImageBinaries] | None = None, kubelet_port: int = 0, pki: Path | None = None) -> None:
+                 images: list[ImageBinaries] | None = None, kubelet_port: int = 0, pki: Path | None = None,
+                 start_delay: float = 0.0) -> None:
         self.kubelet_port, self.pki = kubelet_port, pki
-        self.sandbox = Sandbox(images or [], volumes.parent / "pods", self._container_changed)
+        self.sandbox = Sandbox(images or [], volumes.parent / "pods", self._container_changed, start_delay)
         self.pods: dict[str, Obj] = {}
         self.lock = threading.Lock()
         self.bound: set[tuple[str, str]] = set()
@@ -491,7 +492,8 @@ def _container_status(container: Container, pod: Obj) -> Obj:
     """A container's status as a kubelet reports it: running, or waiting to be started again after a crash
     (with how the last one ended)."""
     image = next(i.get("image", "") for i in pod["spec"]["containers"] if i["name"] == container.name)
-    state: Obj = {"waiting": {"reason": container.waiting, "message": "back-off restarting failed container"}} \
+    messages = {"CrashLoopBackOff": "back-off restarting failed container", "ContainerCreating": "pulling the image"}
+    state: Obj = {"waiting": {"reason": container.waiting, "message": messages.get(container.waiting, "")}} \
         if container.waiting else {"running": {"startedAt": container.started_at or stamp()}}
     status = {"name": container.name, "image": image, "imageID": "",
               "containerID": f"kbmc://{pod['metadata']['uid']}/{container.name}", "ready": container.ready,
@@ -525,12 +527,15 @@ def main(argv: list[str] | None = None) -> None:
                         help="PATTERN=BIN[:BIN...]: run pods whose image matches PATTERN as local processes")
     parser.add_argument("--kubelet-port", type=int, default=0, help="serve the kubelet API (container logs) here")
     parser.add_argument("--pki", type=Path, help="the bed's pki directory (kubelet.crt / .key, ca.crt)")
+    parser.add_argument("--start-delay", type=float, default=0.0,
+                        help="seconds a pod's containers wait before they first start (as an image pull)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stdout,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     api = new_client(args.kubeconfig, agent=f"kbmc-node-agent/{__version__} ({args.cluster})",
                      timeouts=Timeouts(connect=2.0, read=10.0))
-    agent = Agent(api, args.cluster, args.index, args.volumes, args.image_binary, args.kubelet_port, args.pki)
+    agent = Agent(api, args.cluster, args.index, args.volumes, args.image_binary, args.kubelet_port, args.pki,
+                  args.start_delay)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -105,6 +105,8 @@ class BedState(BaseModel):
     bin_dir: str
     processes: bool = True
     """Whether node agents run known images (etcd, kbmc's) as local processes."""
+    start_delay: float = 0.0
+    """Seconds a pod's containers wait before they first start, as an image pull would make them."""
     clusters: list[ClusterState]
 
     def cluster(self, name: str) -> ClusterState:
@@ -161,7 +163,7 @@ class Bed:
     # -- lifecycle -------------------------------------------------------------------------------------
 
     def up(self, toolchain: Toolchain, data_planes: int | None = None,
-           base_port: int = DEFAULT_BASE_PORT, processes: bool = True) -> BedState:
+           base_port: int = DEFAULT_BASE_PORT, processes: bool = True, start_delay: float = 0.0) -> BedState:
         """Start the bed, or whatever part of an existing bed is not running."""
         with self.locked():
             if self.exists():
@@ -178,7 +180,7 @@ class Bed:
             if not 1 <= count <= MAX_DATA_PLANES:
                 raise UsageError(f"--data-planes must be between 1 and {MAX_DATA_PLANES}, not {count}")
             state = self._plan(toolchain, count, base_port)
-            state.processes = processes
+            state.processes, state.start_delay = processes, start_delay
             busy = [f"{port} ({what})" for port, what in _ports(state) if not port_free(port)]
             if busy:
                 raise BedError(
@@ -235,7 +237,7 @@ class Bed:
                 procs.terminate([api])
             if interrupted:
                 cdir = self.directory / cluster.name
-                argv = self._argv(Toolchain(Path(state.bin_dir)), cluster, "kube-apiserver", state.processes)
+                argv = self._argv(Toolchain(Path(state.bin_dir)), cluster, "kube-apiserver", state)
                 starting = procs.spawn(argv, cdir / "kube-apiserver.log", cdir)
                 deadline, ca = time.monotonic() + READY_TIMEOUT, self.directory / "pki" / "ca.crt"
                 while not _answers(cluster.url + "/readyz", ca) and time.monotonic() < deadline:
@@ -321,21 +323,21 @@ class Bed:
         toolchain = Toolchain(Path(state.bin_dir))
         try:
             with ThreadPoolExecutor(max_workers=len(clusters)) as pool:
-                for future in [pool.submit(self._start_cluster, toolchain, c, state.processes) for c in clusters]:
+                for future in [pool.submit(self._start_cluster, toolchain, c, state) for c in clusters]:
                     future.result()
         finally:
             self.save(state)
 
-    def _start_cluster(self, toolchain: Toolchain, cluster: ClusterState, processes: bool) -> None:
+    def _start_cluster(self, toolchain: Toolchain, cluster: ClusterState, state: BedState) -> None:
         cdir = self.directory / cluster.name
         for component in COMPONENTS:
             if cluster.state(component) is not ProcState.STOPPED:
                 continue
-            argv = self._argv(toolchain, cluster, component, processes)
+            argv = self._argv(toolchain, cluster, component, state)
             cluster.procs[component] = procs.spawn(argv, cdir / f"{component}.log", cdir)
             self._wait_ready(cluster, component)
 
-    def _argv(self, toolchain: Toolchain, cluster: ClusterState, component: str, processes: bool) -> list[str]:
+    def _argv(self, toolchain: Toolchain, cluster: ClusterState, component: str, state: BedState) -> list[str]:
         cdir = self.directory / cluster.name
         pki_dir = self.directory / "pki"
         net = network.for_index(cluster.index)
@@ -388,7 +390,9 @@ class Bed:
             "--volumes", str(cdir / "volumes"),
             "--kubelet-port", str(cluster.kubelet_port), "--pki", str(pki_dir),
         ]
-        if processes:
+        if state.start_delay:
+            argv += ["--start-delay", str(state.start_delay)]
+        if state.processes:
             # images the bed can run for real: etcd (with etcdctl for probes and users), and kbmc's own
             argv += ["--image-binary", f"*etcd:*={toolchain.path('etcd')}:{toolchain.path('etcdctl')}",
                      "--image-binary", kbmc_image().dump()]

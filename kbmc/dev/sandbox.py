@@ -184,8 +184,11 @@ class Container:
 class Sandbox:
     """The agent's process runtime: start, supervise (restart with backoff), probe, stop."""
 
-    def __init__(self, images: list[ImageBinaries], work: Path, on_change: Callable[[str], None]) -> None:
+    def __init__(self, images: list[ImageBinaries], work: Path, on_change: Callable[[str], None],
+                 start_delay: float = 0.0) -> None:
         self.images = images
+        self.start_delay = start_delay
+        """Seconds before a pod's containers first start (an image pull); restarts do not wait."""
         self.work = work
         self.on_change = on_change
         self.lock = threading.Lock()
@@ -234,6 +237,11 @@ class Sandbox:
 
     def _supervise(self, container: Container) -> None:
         backoff = 1.0
+        container.waiting = "ContainerCreating" if self.start_delay else ""
+        deadline = time.monotonic() + self.start_delay
+        while not container.stopping and time.monotonic() < deadline:
+            time.sleep(0.1)
+        container.waiting = ""
         while not container.stopping:
             started = time.monotonic()
             with container.log.open("ab") as out:

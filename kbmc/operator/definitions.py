@@ -8,10 +8,8 @@ import threading
 from kbmc.api.componentdefinition import ComponentDefinition
 from kbmc.kube.informer import Obj, stale
 
-IGNORED = {"updateStrategy": "spec.updateStrategy (a change replaces every pod at once)",
-           "roles": "spec.roles (pods get no role label)",
-           "lifecycleActions": "spec.lifecycleActions (no action runs)"}
-"""Fields kbmc parses but does not act on yet (day 2): reported in the definition's status message."""
+RUN_ACTIONS = frozenset({"roleProbe", "switchover", "memberJoin", "memberLeave"})
+"""The lifecycle actions kbmc's agent runs; the others are accepted and said not to run."""
 
 
 class Definitions:
@@ -74,8 +72,9 @@ def check(body: Obj, namespace: str) -> dict[str, object] | None:
             if script.namespace and script.namespace != namespace:
                 problems.append(f"spec.scripts[{script.name}].namespace {script.namespace}: kbmc reads script "
                                 f"templates from its own namespace {namespace}")
-        spec = body.get("spec") or {}
-        notes = [path for field, path in IGNORED.items() if spec.get(field)] + notes
+        problems.extend(_action_problems(definition))
+        actions = (body.get("spec") or {}).get("lifecycleActions") or {}
+        notes = [f"spec.lifecycleActions.{a} (not run)" for a in sorted(set(actions) - RUN_ACTIONS)] + notes
     except ValueError as exc:
         problems.append(f"invalid: {exc}")
     message: str | None
@@ -89,3 +88,31 @@ def check(body: Obj, namespace: str) -> dict[str, object] | None:
     if (status.get("phase"), status.get("message"), status.get("observedGeneration")) == (phase, message, generation):
         return None
     return {"phase": phase, "message": message, "observedGeneration": generation}
+
+
+def _action_problems(definition: ComponentDefinition) -> list[str]:
+    """Lifecycle actions and role selectors that name what the definition does not have."""
+    problems: list[str] = []
+    containers = [c.name for c in definition.spec.runtime.containers]
+    roles = [r.name for r in definition.spec.roles]
+    actions = definition.spec.lifecycle_actions
+    if actions is not None:
+        handlers = {"roleProbe": actions.role_probe.custom_handler if actions.role_probe else None,
+                    "memberJoin": actions.member_join.custom_handler if actions.member_join else None,
+                    "memberLeave": actions.member_leave.custom_handler if actions.member_leave else None,
+                    "switchover.withCandidate": actions.switchover.with_candidate if actions.switchover else None,
+                    "switchover.withoutCandidate": actions.switchover.without_candidate if actions.switchover else None}
+        for name, action in handlers.items():
+            if action is not None and action.container and action.container not in containers:
+                problems.append(f"spec.lifecycleActions.{name}.container {action.container}: no such container "
+                                f"(the runtime has: {', '.join(containers)})")
+        if actions.role_probe is not None and actions.role_probe.custom_handler is None:
+            problems.append("spec.lifecycleActions.roleProbe: kbmc runs customHandler only (builtinHandler "
+                            f"{actions.role_probe.builtin_handler or 'unset'} is KubeBlocks' own)")
+        if actions.role_probe is not None and not roles:
+            problems.append("spec.lifecycleActions.roleProbe: spec.roles is empty, so no role it prints is known")
+    for service in definition.spec.services:
+        if service.role_selector and service.role_selector not in roles:
+            problems.append(f"spec.services[{service.name}].roleSelector {service.role_selector}: not a role of "
+                            f"spec.roles (it has: {', '.join(roles) or 'none'})")
+    return problems

@@ -51,7 +51,8 @@ def prepare(parts: Parts, key: str) -> tuple[Snapshot, dict[str, Plane]] | None:
         key=key, cluster=cluster, definitions=definitions, templates=templates,
         template_namespace=parts.settings.namespace, planes=planes,
         remembered=parts.state.records.get(cluster.metadata.uid or "", {}),
-        reported=frozenset((n, k) for n, p in planes.items() for k in p.lookalikes if (n, k) in reported)), handles
+        reported=frozenset((n, k) for n, p in planes.items() for k in p.lookalikes if (n, k) in reported),
+        agent_image=parts.settings.agent_image), handles
 
 
 def plane_snapshot(plane: Plane, cluster: Cluster) -> PlaneSnapshot:

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from kbmc import __version__, settings
+from kbmc import settings
 from kbmc.api.crd import all_crds
 from kbmc.core import names
 from kbmc.core.kubeconfig import from_secret
@@ -27,7 +27,7 @@ from kbmc.ops.addons import load_addons
 from kbmc.ops.rbac import DATA_PLANE_ROLE, OPERATOR, data_plane_manifests, data_plane_rules, operator_manifests
 
 MOUNT_PATH = "/var/run/secrets/kubeblocks.io/multicluster"
-DEFAULT_IMAGE = f"docker.io/kbmc/kbmc:{__version__}"
+DEFAULT_IMAGE = settings.IMAGE
 Progress = Callable[[str], None]
 
 
@@ -214,6 +214,7 @@ def deployment(options: Options) -> dict[str, Any]:
                     "containers": [{
                         "name": "operator", "image": options.image, "args": args,
                         "env": [{"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
+                                {"name": "KBMC_AGENT_IMAGE", "value": options.image},
                                 # metrics and health on the pod's address: what the kubelet and Prometheus reach
                                 *({"name": n, "valueFrom": {"fieldRef": {"fieldPath": f}}} for n, f in field)],
                         "livenessProbe": {**probe, "failureThreshold": 3},

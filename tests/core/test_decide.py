@@ -12,7 +12,7 @@ import yaml
 
 from kbmc.api.cluster import Cluster
 from kbmc.api.componentdefinition import ComponentDefinition
-from kbmc.core import names, placement
+from kbmc.core import members, names, placement
 from kbmc.core.build import build_cluster
 from kbmc.core.decide import Again, after_apply, cleanup_after_apply, decide, decide_cleanup, record_refused
 from kbmc.core.plan import key_of
@@ -65,8 +65,18 @@ def converged(c: Cluster) -> dict[str, list[dict[str, Any]]]:
                     manifest["status"] = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
                 if manifest["kind"] == "Service":
                     manifest["status"] = {"loadBalancer": {"ingress": [{"ip": f"10.0.{PLANES.index(plane)}.1"}]}}
+                if manifest["kind"] == "PersistentVolumeClaim":  # as kbmc creates them: members of the group
+                    manifest["metadata"].setdefault("annotations", {})[members.JOINED] = "true"
                 out.setdefault(plane, []).append(manifest)
     return out
+
+
+def answered(objects: dict[str, list[dict[str, Any]]], plane: str, pod: str, request: str, code: int,
+             output: str = "") -> None:
+    """The pod's agent answered ``request`` (as kbmc's agent writes it on its pod)."""
+    found = next(o for o in objects[plane] if o["kind"] == "Pod" and o["metadata"]["name"] == pod)
+    found["metadata"].setdefault("annotations", {})[members.RESULT] = json.dumps(
+        {"id": request, "exitCode": code, "output": output})
 
 
 def recorded(c: Cluster, record: dict[int, str]) -> Cluster:
@@ -224,8 +234,16 @@ def test_scale_in_keeps_the_retired_ordinal_recorded_until_its_objects_are_gone(
     c = recorded(cluster(), {0: "k8s-1", 1: "k8s-2", 2: "k8s-3"})
     objects = converged(c)
     c.spec.component_specs[0].replicas = 2
+    leaving = decide(snapshot(c, objects), QUEUE)
+    assert leaving.record == {"etcd": {0: "k8s-1", 1: "k8s-2", 2: "k8s-3"}}
+    assert not any(i.action == "delete" for items in leaving.intents.values() for i in items)
+    [asked] = [i for i in leaving.intents["k8s-3"] if i.kind == "Pod"]  # it leaves the group before anything goes
+    assert (asked.action, asked.name) == ("patch", "c-etcd-2")
+    request = json.loads(asked.body["metadata"]["annotations"][members.REQUEST])  # type: ignore[index]
+    assert request == {"id": "memberLeave/c-etcd-2", "action": "memberLeave",
+                       "env": {"KB_LEAVE_MEMBER_POD_NAME": "c-etcd-2"}}
+    answered(objects, "k8s-3", "c-etcd-2", request["id"], 0)
     decision = decide(snapshot(c, objects), QUEUE)
-    assert decision.record == {"etcd": {0: "k8s-1", 1: "k8s-2", 2: "k8s-3"}}
     deleted = [(i.kind, i.name) for i in decision.intents["k8s-3"] if i.action == "delete"]
     assert ("Pod", "c-etcd-2") in deleted and ("PersistentVolumeClaim", "data-c-etcd-2") in deleted
     assert not any(i.action == "delete" for p in ("k8s-1", "k8s-2") for i in decision.intents.get(p, []))

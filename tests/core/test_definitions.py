@@ -19,8 +19,24 @@ ETCD["metadata"] = {**ETCD["metadata"], "generation": 2}
 def test_the_addon_is_available_and_says_what_kbmc_does_not_act_on_yet() -> None:
     status = check(ETCD, "kb-system")
     assert status is not None and status["phase"] == "Available" and status["observedGeneration"] == 2
-    assert "spec.updateStrategy" in str(status["message"]) and "spec.roles" in str(status["message"])
+    assert status["message"] is None, "kbmc acts on every field of its own addon"
     assert check({**ETCD, "status": status}, "kb-system") is None, "written once, not on every event"
+    body = copy.deepcopy(ETCD)
+    body["spec"]["lifecycleActions"]["dataDump"] = {"customHandler": {"exec": {"command": ["true"]}}}
+    noted = check(body, "kb-system")
+    assert noted is not None
+    assert noted["message"] == "not acted on by kbmc yet: spec.lifecycleActions.dataDump (not run)"
+
+
+def test_actions_and_role_selectors_naming_what_the_definition_has_not_make_it_unavailable() -> None:
+    body = copy.deepcopy(ETCD)
+    body["spec"]["lifecycleActions"]["memberJoin"]["customHandler"]["container"] = "sidecar"
+    body["spec"]["services"][0]["roleSelector"] = "primary"
+    status = check(body, "kb-system")
+    assert status is not None and status["phase"] == "Unavailable"
+    assert status["message"] == (
+        "spec.lifecycleActions.memberJoin.container sidecar: no such container (the runtime has: etcd); "
+        "spec.services[default].roleSelector primary: not a role of spec.roles (it has: leader, follower)")
 
 
 def test_a_var_naming_no_service_or_a_script_elsewhere_makes_it_unavailable() -> None:

@@ -25,16 +25,22 @@ SEEDS = ROOT / "examples"
 PLANES = ("k8s-1", "k8s-2", "k8s-3")
 
 
+REPORTED_ETCD = "etcd-noagent-0.9.0"
+"""The etcd addon without its lifecycle actions (``tests.operator_env.install`` creates it): for pods the node
+agents only report Running, where no agent runs a roleProbe or an action (day 2 is tested on real processes)."""
+
+
 def seed(name: str, namespace: str, cluster_name: str, processes: bool = False, **changes: Any) -> Obj:
     """A seed example with a fixed name (instead of generateName) in ``namespace``. Its etcd pods are only
-    reported Running by the node agents unless ``processes`` (real etcd members cannot follow the scaling
-    and host-name tests: the addon does not reconfigure membership, and the bed has no cluster DNS)."""
+    reported Running by the node agents unless ``processes``, and then use ``REPORTED_ETCD`` (the bed has no
+    cluster DNS for host-name tests, and without processes no agent answers the addon's actions)."""
     body: Obj = yaml.safe_load((SEEDS / name).read_text())
     body["metadata"].pop("generateName", None)
     body["metadata"].update(name=cluster_name, namespace=namespace)
     component = body["spec"]["componentSpecs"][0]
     if not processes:
         component["annotations"] = {OPT_OUT: "false"}
+        component["componentDef"] = REPORTED_ETCD
     for key, value in changes.items():
         if key == "placement":
             if value is None:

@@ -30,9 +30,9 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
     ("unknown componentDef", {"componentDef": "mysql-8.0"}, "SpecValid",
      "spec.componentSpecs[etcd].componentDef: ComponentDefinition mysql-8.0 not found"),
     ("service not in the definition", {"services": [{**PEER, "name": "gossip"}]}, "SpecValid",
-     "spec.componentSpecs[etcd].services: gossip not defined by ComponentDefinition etcd-0.9.0"),
+     "spec.componentSpecs[etcd].services: gossip not defined by ComponentDefinition etcd-noagent-0.9.0"),
     ("volume the definition mounts missing", {"volumeClaimTemplates": []}, "SpecValid",
-     "ComponentDefinition etcd-0.9.0 mounts data; add a volumeClaimTemplate named so"),
+     "ComponentDefinition etcd-noagent-0.9.0 mounts data; add a volumeClaimTemplate named so"),
     ("bad service placement", {"services": [{**PEER, "annotations": {
         "apps.kubeblocks.io/multi-cluster-service-placement": "everywhere"}}]}, "SpecValid",
      "'everywhere' is not one of unique, mirror"),
