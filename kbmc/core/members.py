@@ -131,40 +131,40 @@ def action(definition: ComponentDefinition, name: str) -> Action | None:
     return handler.custom_handler if handler is not None else None
 
 
-def answer(pod: Obj | None, request: Request) -> dict[str, Any] | None:
-    """The agent's answer to ``request`` on ``pod``, if it has answered it."""
-    raw = ((pod or {}).get("metadata", {}).get("annotations") or {}).get(RESULT)
+def _annotation(pod: Obj | None, key: str) -> dict[str, Any] | None:
+    raw = ((pod or {}).get("metadata", {}).get("annotations") or {}).get(key)
     try:
-        result = json.loads(raw) if raw else None
+        value = json.loads(raw) if raw else None
     except ValueError:
         return None
-    return result if isinstance(result, dict) and result.get("id") == request.id else None
+    return value if isinstance(value, dict) else None
 
 
-def _asked(pod: Obj | None, request: Request) -> bool:
-    raw = ((pod or {}).get("metadata", {}).get("annotations") or {}).get(REQUEST)
-    try:
-        asked = json.loads(raw) if raw else None
-    except ValueError:
-        return False
-    return isinstance(asked, dict) and asked.get("id") == request.id
+def _attempt(found: dict[str, Any] | None, base: str) -> int:
+    """Which attempt of the action ``base`` ``found`` (a request or an answer) is: 0 when it is another."""
+    text = str((found or {}).get("id") or "")
+    head, _, number = text.partition("#")
+    return (int(number) if number.isdigit() else 1) if head == base else 0
 
 
 def _run(step: Step, member: Member, request: Request, what: str) -> bool | None:
-    """Ask ``member``'s agent for ``request`` (once), and read its answer: True done, False failed (``step.failed``
-    says so), None under way."""
-    result = answer(member.pod, request)
-    if result is None:
-        if not _asked(member.pod, request):
-            step.requests[member.ordinal] = request
-        step.poll = True
-        return None
-    if result.get("exitCode") == 0:
+    """Ask ``member``'s agent for ``request`` and read its answer: True done, False failed (``step.failed`` says
+    so, and the next attempt is asked for at once, with the env as it is now), None under way."""
+    answered = _annotation(member.pod, RESULT)
+    done, asked = _attempt(answered, request.id), _attempt(_annotation(member.pod, REQUEST), request.id)
+    step.poll = True
+    if done and answered is not None and answered.get("exitCode") == 0:
         return True
-    output = str(result.get("output") or "").strip()[-300:]
-    why = "timed out" if result.get("timedOut") else f"exited {result.get('exitCode')}"
-    step.failed = f"{request.action} on {member.name} ({what}) {why}: {output or '(no output)'}"
-    return False
+    if done and answered is not None:
+        output = str(answered.get("output") or "").strip()[-300:]
+        why = "timed out" if answered.get("timedOut") else f"exited {answered.get('exitCode')}"
+        step.failed = f"{request.action} on {member.name} ({what}) {why}: {output or '(no output)'}"
+        if asked <= done:
+            step.requests[member.ordinal] = Request(f"{request.id}#{done + 1}", request.action, request.env)
+        return False
+    if not asked:
+        step.requests[member.ordinal] = request
+    return None
 
 
 def plan(definition: ComponentDefinition, cluster: str, component: str, generation: int,
