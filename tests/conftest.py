@@ -33,7 +33,8 @@ def bed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         return
     handle = Bed(tmp_path_factory.mktemp("bed"))
     chain = toolchain.ensure()
-    handle.up(chain, data_planes=3, base_port=free_base_port())
+    # a second before a pod's containers start, as an image pull: a rolling change then has to wait for readiness
+    handle.up(chain, data_planes=3, base_port=free_base_port(), start_delay=1.0)
     try:
         yield handle
     finally:

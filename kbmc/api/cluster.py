@@ -161,7 +161,8 @@ class ClusterStatus(Model):
     conditions: Conditions = Field(default_factory=list)
     """Unique by type: Ready (always present), and PlacementValid, SpecValid, DataPlanesAvailable,
     DataPlanesReachable, AddressesResolved, ResourcesApplied, Updated (a rolling change or membership change
-    under way, held, or an action failed) and DeletionAllowed once they have been False."""
+    under way, held, or an action failed), RolesProbed (a pod's roleProbe fails or prints an unknown role) and
+    DeletionAllowed once they have been False."""
 
 
 class Cluster(Model):

@@ -105,11 +105,6 @@ def decide(snap: Snapshot, queue: QueueSettings) -> Decision:
     workable, listing, problems = _workable(snap, involved)
     seen = replace(seen, problems=[*seen.problems, *problems], degraded=bool(problems))
     decision = Decision(seen, prepared, record, metadata, events=events, reported=reported)
-    if _planes_changed_since_status(cluster, seen):
-        # A data plane became unavailable or came back: say so before building and acting, and act on the next
-        # pass (queued behind the other Clusters), so every affected Cluster reports within one round of status
-        # writes.
-        return replace(decision, status_first=True)
     desired = build_cluster(cluster, prepared.components,
                             {n: dict(snap.plane(n).service_annotations) for n in involved if n in snap.planes},
                             snap.agent_image)
@@ -124,6 +119,11 @@ def decide(snap: Snapshot, queue: QueueSettings) -> Decision:
         metadata["metadata"].setdefault("annotations", {})[members.PROMOTE] = None
         decision = replace(decision, metadata=metadata,
                            events=[*decision.events, ("Normal", "Promoted", day2.promoted)])
+    if _planes_changed_since_status(cluster, seen):
+        # A data plane became unavailable or came back: say so (with what day 2 waits for) before acting, and act
+        # on the next pass (queued behind the other Clusters), so every affected Cluster reports within one round
+        # of status writes.
+        return replace(decision, status_first=True)
     intents = {}
     for name in workable:
         observed = snap.plane(name).objects
@@ -199,6 +199,10 @@ def _day_two(snap: Snapshot, prepared: Prepared, desired: dict[str, list[Manifes
                 "patch", "Pod", namespace, target.name,
                 {"metadata": {"annotations": {members.REQUEST: request.annotation()}}}))
         where = f"component {component}"
+        probe_errors = [f"{m.name}: {error}" for m in live if (error := ((m.pod or {}).get("metadata", {}).get(
+            "annotations") or {}).get(members.PROBE_ERROR))]
+        if probe_errors:
+            out.problems.append(Problem("RolesProbed", "RoleProbeFailed", f"{where}: {'; '.join(probe_errors)}"))
         if step.held:
             out.problems.append(Problem("Updated", "UpdateHeld", f"{where}: {step.held}"))
         elif step.failed:

@@ -193,13 +193,14 @@ def _promote(step: Step, definition: ComponentDefinition, live: list[Member], ta
         step.promoted = f"{target.name} is now {target.role}"
         return
     holder = next((m for m in live if m.role in writable), None)
-    why = ("the definition has no switchover action" if action(definition, "switchover") is None else
-           f"{target.name} is not Ready" if not target.ready else
-           "no instance holds a writable role to hand over" if holder is None else "")
-    if why:
-        step.failed = f"promote {target.name}: {why}"
+    if action(definition, "switchover") is None:
+        step.failed = f"promote {target.name}: the definition has no switchover action"
         return
-    assert holder is not None
+    if holder is None or not target.ready:  # an election under way, or the target restarting: look again
+        step.updating = f"promote {target.name} waits for " + (
+            "an instance to hold the writable role" if holder is None else f"{target.name} to be Ready")
+        step.poll = True
+        return
     request = Request(f"promote/{target.name}/{at}", "switchover", {"KB_SWITCHOVER_CURRENT_NAME": holder.name,
                                                                      "KB_SWITCHOVER_CANDIDATE_NAME": target.name})
     step.updating = f"promoting {target.name}: {holder.name} hands its {holder.role} role over"

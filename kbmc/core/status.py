@@ -43,11 +43,11 @@ PROGRESS = frozenset({"WaitingForAddresses", "CleanupInProgress", "Deleting", "U
 """Reasons that describe expected progress: shown in conditions only. Every other problem is a Warning event,
 posted again whenever its message changes; a Cluster becoming Ready is a Normal event."""
 CONDITION_TYPES = ("Ready", "PlacementValid", "SpecValid", "DataPlanesAvailable", "DataPlanesReachable",
-                   "AddressesResolved", "ResourcesApplied", "Updated", "DeletionAllowed")
+                   "AddressesResolved", "ResourcesApplied", "Updated", "RolesProbed", "DeletionAllowed")
 OK_REASONS = {"Ready": "AllInstancesReady", "PlacementValid": "Valid", "SpecValid": "Valid",
               "DataPlanesAvailable": "Available", "DataPlanesReachable": "Reachable",
               "AddressesResolved": "Resolved", "ResourcesApplied": "Applied", "Updated": "UpToDate",
-              "DeletionAllowed": "Allowed"}
+              "RolesProbed": "Probed", "DeletionAllowed": "Allowed"}
 
 
 Event = tuple[EventType, str, str]
