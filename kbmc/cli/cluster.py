@@ -22,6 +22,7 @@ from kbmc.cli.common import (
 )
 from kbmc.cli.output import Format, OutputOption, columns, console, dump, emit, row
 from kbmc.core import members, names
+from kbmc.core.build import DEFAULT_CONTAINER
 from kbmc.core.clock import age, stamp
 from kbmc.errors import NotFoundError, UsageError
 from kbmc.kube import rest
@@ -136,8 +137,9 @@ def logs(name: Annotated[str, typer.Argument(help="Cluster name.")], namespace: 
         source = _data_plane_client(kubeconfig, plane["spec"]["context"], plane["metadata"]["name"])
         if len(chosen) > 1:
             print(f"==> {pod} ({plane['metadata']['name']}) <==", flush=True)
+        chosen_container = container or _default_container(source, ns, pod)
         response = rest.request(source, "GET", rest.path("Pod", ns, pod, "log"), stream=True, accept="*/*",
-                                query={"container": container, "tailLines": tail, "follow": follow or None},
+                                query={"container": chosen_container, "tailLines": tail, "follow": follow or None},
                                 timeout=(5, None if follow else 60))
         try:
             for chunk in response.stream(4096, decode_content=False):
@@ -145,6 +147,16 @@ def logs(name: Annotated[str, typer.Argument(help="Cluster name.")], namespace: 
                 sys.stdout.buffer.flush()
         finally:
             rest.drop(response)
+
+
+def _default_container(api: Api, namespace: str, pod: str) -> str | None:
+    """The container ``kubectl logs`` would choose: the pod's default-container annotation, else its only one."""
+    try:
+        found = rest.call(api, "GET", rest.path("Pod", namespace, pod))
+    except NotFoundError as exc:
+        raise UsageError(f"instance {pod} has no pod now") from exc
+    chosen = (found["metadata"].get("annotations") or {}).get(DEFAULT_CONTAINER)
+    return str(chosen) if chosen else None
 
 
 def _data_plane_client(kubeconfig: Path | None, context: str, plane: str) -> Api:

@@ -25,6 +25,9 @@ from kbmc.core.services import ServicePlan
 from kbmc.errors import ClusterSpecError
 from kbmc.settings import IMAGE
 
+DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"
+"""The container kubectl logs and exec choose without -c (the database's, not kbmc's agent)."""
+
 Manifest = dict[str, Any]
 KIND_ORDER = ("ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Service", "PersistentVolumeClaim", "Pod")
 
@@ -216,8 +219,10 @@ def _pod(cluster: str, namespace: str, comp: ComponentInput, ordinal: int, label
             source["defaultMode"] = script.default_mode
         volumes.append({"name": script.volume_name, "configMap": source})
     agent = sidecar.containers(comp.definition, pod_spec["containers"], agent_image)
+    extra: dict[str, str] = {}
     if agent is not None:
         added, volume = agent
+        extra[DEFAULT_CONTAINER] = pod_spec["containers"][0]["name"]  # kubectl logs / exec without -c
         pod_spec["containers"] = [*pod_spec["containers"], *added]
         volumes.append(volume)
     if volumes:
@@ -226,7 +231,7 @@ def _pod(cluster: str, namespace: str, comp: ComponentInput, ordinal: int, label
     pod_spec["hostname"] = names.pod(cluster, spec.name, ordinal)
     restart = spec.annotations.get(RESTART)  # a restart asked for changes the hash, so every pod is replaced
     hashed = {**pod_spec, RESTART: restart} if restart else pod_spec
-    annotations = {**spec.annotations, names.SPEC_HASH: spec_hash(hashed)}
+    annotations = {**spec.annotations, **extra, names.SPEC_HASH: spec_hash(hashed)}
     return {"apiVersion": "v1", "kind": "Pod",
             "metadata": _meta(names.pod(cluster, spec.name, ordinal), namespace, {**spec.labels, **labels},
                               annotations),

@@ -524,7 +524,8 @@ def _with_instances(snap: Snapshot, prepared: Prepared, seen: Observation,
                 continue
             pod = plane.objects.get(("Pod", namespace, pod_name))
             status = (pod or {}).get("status") or {}
-            ready = any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions") or [])
+            ready = not (pod or {}).get("metadata", {}).get("deletionTimestamp") and any(  # terminating: not ready
+                c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions") or [])
             phase: PodPhase = status.get("phase", "Pending") if pod else (
                 "Pending" if (plane_name, pod_name) in created else "Missing")
             role = ((pod or {}).get("metadata", {}).get("labels") or {}).get(members.ROLE)

@@ -270,10 +270,13 @@ def _rollout(step: Step, definition: ComponentDefinition, generation: int, live:
     """Replace outdated pods under the update strategy, the writable role last (after a switchover away from
     it); a member in a data plane kbmc cannot work on now holds the whole rollout."""
     outdated = [m for m in live if m.pod is not None and not m.deleting and not m.current]
-    if not outdated:
-        return
     strategy = definition.spec.update_strategy or "BestEffortParallel"
-    done = sum(1 for m in live if m.pod is not None and m.current)
+    done = sum(1 for m in live if m.pod is not None and m.current and not m.deleting)
+    if not outdated:
+        going = [m.name for m in live if m.deleting]
+        if going:
+            step.updating = f"updated {done} of {len(live)} ({strategy}): {', '.join(going)} being replaced"
+        return
     step.updating = f"updated {done} of {len(live)} ({strategy})"
     unusable = sorted({m.plane for m in live if not m.usable})
     if unusable:

@@ -57,7 +57,7 @@ def test_etcd_forms_one_raft_group_across_data_planes(operator: Operator, cluste
 
     # the member's log, through the API server of its data plane (the node agent serves the kubelet API)
     response = rest.request(clusters["k8s-2"], "GET", rest.path("Pod", namespace, "raft-etcd-1", "log"),
-                            query={"tailLines": 3}, stream=True, accept="*/*")
+                            query={"tailLines": 3, "container": "etcd"}, stream=True, accept="*/*")
     try:
         lines = response.data.decode().splitlines()
     finally:
