@@ -50,6 +50,15 @@ def operator_kubeconfig(bed: Bed) -> dict[str, Any]:
     return kubeconfig
 
 
+def reported_etcd() -> dict[str, Any]:
+    """The etcd addon without lifecycle actions (``tests.operator.helpers.REPORTED_ETCD``): for pods the node
+    agents only report Running."""
+    addon: dict[str, Any] = yaml.safe_load((ROOT / "addons" / "etcd" / "componentdefinition.yaml").read_text())
+    addon["metadata"]["name"] = "etcd-noagent-0.9.0"
+    del addon["spec"]["lifecycleActions"]
+    return addon
+
+
 def install(bed: Bed, control: client.ApiClient) -> None:
     """What a user does: the kubeconfig Secret, then ``kbmc install --local``."""
     create(control, "Namespace", None, {"metadata": {"name": NAMESPACE}})
@@ -60,10 +69,7 @@ def install(bed: Bed, control: client.ApiClient) -> None:
                              "--contexts", ",".join(DATA_PLANES), "--local"], capture_output=True, text=True,
                             check=False, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
-    addon = yaml.safe_load((ROOT / "addons" / "etcd" / "componentdefinition.yaml").read_text())
-    addon["metadata"]["name"] = "etcd-noagent-0.9.0"  # tests.operator.helpers.REPORTED_ETCD
-    del addon["spec"]["lifecycleActions"]
-    create(control, "ComponentDefinition", None, addon)
+    create(control, "ComponentDefinition", None, reported_etcd())
 
 
 @dataclass

@@ -42,7 +42,7 @@ from tests.operator.helpers import (
     set_replicas,
     wait_cluster,
 )
-from tests.operator_env import NAMESPACE, SECRET, Operator, operator_kubeconfig
+from tests.operator_env import NAMESPACE, SECRET, Operator, operator_kubeconfig, reported_etcd
 
 SEED = 20261122
 
@@ -166,7 +166,7 @@ def test_crd_removed_and_created_again(operator: Operator, clusters: Clusters, n
         rest.call(control, "DELETE", rest.path("DataPlane", name=name))
     finally:
         apply_crds(control, [all_crds()["apps.kubeblocks.io_componentdefinitions.yaml"]])
-        for manifest in load_addons(NAMESPACE):
+        for manifest in [*load_addons(NAMESPACE), reported_etcd()]:
             if manifest["kind"] == "ComponentDefinition":
                 rest.apply(control, manifest)
     assert "has no CRD componentdefinitions.apps.kubeblocks.io" in operator.log.read_text()

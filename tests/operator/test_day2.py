@@ -7,7 +7,8 @@ under a write loop against every member: never fewer than 2 of 3 members Ready, 
 switchover), no write lost, the longest stretch of refused writes reported | promote moves the leader (etcd says
 so) and the labels follow | 3 -> 5 -> 3: `etcdctl member list` exact after each step, no key lost | restart while
 k8s-2 is marked unavailable: held and said so, nothing replaced; completes once it is available again | promote
-to an instance that does not exist: a one-line error.
+to an instance that does not exist: a one-line error | a roleProbe printing a role the definition lacks:
+RolesProbed=False naming the pod, no role label.
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ import threading
 import time
 from typing import Any
 
+import yaml
+
 from kbmc.kube import rest
 from tests.kube import Clusters
 from tests.operator.helpers import (
     PLANES,
+    ROOT,
     condition,
     create_cluster,
     kbmc,
@@ -216,3 +220,26 @@ def test_rolling_change_promote_and_membership_on_real_etcd(operator: Operator, 
     assert wait_cluster(control, namespace, "raft", _settled(3), timeout=180) is not None
     after = {n: p["metadata"]["uid"] for n, p in _pods(clusters, namespace).items()}
     assert all(after[n] != before[n] for n in before), "every pod restarted"
+
+
+def test_a_role_probe_printing_an_unknown_role_is_reported(operator: Operator, clusters: Clusters,
+                                                           namespace: str) -> None:
+    control = clusters["control"]
+    definition = yaml.safe_load((ROOT / "addons" / "etcd" / "componentdefinition.yaml").read_text())
+    name = f"etcd-primary-{namespace[-6:]}"
+    definition["metadata"]["name"] = name
+    definition["spec"]["lifecycleActions"]["roleProbe"]["customHandler"]["exec"]["command"] = [
+        "/bin/sh", "-c", "printf primary"]
+    rest.call(control, "POST", rest.path("ComponentDefinition"), body=definition)
+    try:
+        create_cluster(control, seed("etcd-cross-cloud-lb.yaml", namespace, "odd", processes=True,
+                                     componentDef=name))
+        reported = wait_cluster(control, namespace, "odd", lambda c: "printed 'primary', which is not a role of the "
+                                "definition (it has: leader, follower)" in (condition(c, "RolesProbed") or {}).get(
+                                    "message", ""), timeout=120)
+        assert reported is not None and condition(reported, "RolesProbed")["reason"] == "RoleProbeFailed"  # type: ignore[index]
+        assert not any(_roles(reported).values()), "no role label from an unknown role"
+    finally:
+        rest.call(control, "DELETE", rest.path("Cluster", namespace, "odd"))
+        wait_cluster(control, namespace, "odd", lambda c: c is None)
+        rest.call(control, "DELETE", rest.path("ComponentDefinition", name=name))
