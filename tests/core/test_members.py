@@ -126,3 +126,30 @@ def test_scale_in_hands_over_then_leaves_then_goes() -> None:
         "KB_LEAVE_MEMBER_POD_NAME": "c-etcd-2"})
     gone = step(group, leaving=[member(2, current=True, answer={"id": "memberLeave/c-etcd-2", "exitCode": 0})])
     assert gone.keep == set()
+
+
+def test_a_role_selector_selects_the_pods_of_that_role_and_pods_get_the_agent() -> None:
+    from kbmc.api.cluster import Cluster  # noqa: PLC0415
+    from kbmc.core.build import DEFAULT_CONTAINER, ComponentInput, build_cluster  # noqa: PLC0415
+    from kbmc.core.services import plan_services  # noqa: PLC0415
+
+    body = copy.deepcopy(ETCD)
+    body["spec"]["services"][0]["roleSelector"] = "leader"
+    etcd = ComponentDefinition.model_validate(body)
+    claim = {"name": "data", "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}
+    cluster = Cluster.model_validate({"metadata": {"name": "c", "namespace": "t", "uid": "u"}, "spec": {
+        "terminationPolicy": "Delete",
+        "componentSpecs": [{"name": "etcd", "componentDef": "etcd-0.9.0", "replicas": 1,
+                            "volumeClaimTemplates": [claim]}]}})
+    spec = cluster.spec.component_specs[0]
+    built = build_cluster(cluster, [ComponentInput(spec, etcd, plan_services(spec, etcd), {0: "k8s-1"}, ["k8s-1"], {},
+                                                   frozenset())], {}, "kbmc/kbmc:test")["k8s-1"]
+    service = next(m for m in built if m["kind"] == "Service" and m["metadata"]["name"] == "c-etcd-default")
+    assert service["spec"]["selector"][members.ROLE] == "leader"
+    pod = next(m for m in built if m["kind"] == "Pod")
+    assert [c["name"] for c in pod["spec"]["containers"]] == ["etcd", "kbmc-agent", "kbmc-actions"]
+    assert pod["spec"]["containers"][1]["image"] == "kbmc/kbmc:test"
+    assert pod["spec"]["containers"][2]["image"] == pod["spec"]["containers"][0]["image"], "the database's tools"
+    assert pod["metadata"]["annotations"][DEFAULT_CONTAINER] == "etcd"
+    role = next(m for m in built if m["kind"] == "Role")
+    assert {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "patch"]} in role["rules"]
