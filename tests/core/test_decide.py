@@ -306,3 +306,23 @@ def test_again_takes_the_soonest() -> None:
     assert Again.soonest(Again(backoff=True), None) == Again(None, backoff=True)
     assert Again.soonest(Again(1.0), Again(backoff=True)) == Again(1.0, backoff=True)
     assert Again.soonest() == Again()
+
+
+def test_a_definition_change_rolls_out_under_the_update_strategy() -> None:
+    """A change of the ComponentDefinition (not of the Cluster) replaces pods as a spec change does: one member
+    at a time for 3 (BestEffortParallel), a follower first, never all at once."""
+    c = recorded(cluster(), {0: "k8s-1", 1: "k8s-2", 2: "k8s-3"})
+    objects = converged(c)
+    for plane, items in objects.items():
+        for item in items:
+            if item["kind"] == "Pod":  # as the agents label them: c-etcd-0 leads
+                item["metadata"]["labels"][members.ROLE] = "leader" if plane == "k8s-1" else "follower"
+    changed = DEFINITION.model_copy(deep=True)
+    changed.spec.runtime.containers[0].image = "docker.io/apecloud/etcd:v3.5.15"  # type: ignore[misc]
+    snap = snapshot(c, objects)
+    decision = decide(Snapshot(**{**snap.__dict__, "definitions": {"etcd-0.9.0": changed}}), QUEUE)
+    deleted = [(p, i.name) for p, items in decision.intents.items() for i in items if i.action == "delete"]
+    assert deleted == [("k8s-3", "c-etcd-2")], deleted
+    assert decision.seen.updating
+    assert any(p.type == "Updated" and "updated 0 of 3 (BestEffortParallel): replacing c-etcd-2" in p.message
+               for p in decision.seen.problems)
