@@ -318,7 +318,7 @@ def test_a_definition_change_rolls_out_under_the_update_strategy() -> None:
             if item["kind"] == "Pod":  # as the agents label them: c-etcd-0 leads
                 item["metadata"]["labels"][members.ROLE] = "leader" if plane == "k8s-1" else "follower"
     changed = DEFINITION.model_copy(deep=True)
-    changed.spec.runtime.containers[0].image = "docker.io/apecloud/etcd:v3.5.15"  # type: ignore[misc]
+    changed.spec.runtime.containers[0].image = "docker.io/apecloud/etcd:v3.5.15"
     snap = snapshot(c, objects)
     decision = decide(Snapshot(**{**snap.__dict__, "definitions": {"etcd-0.9.0": changed}}), QUEUE)
     deleted = [(p, i.name) for p, items in decision.intents.items() for i in items if i.action == "delete"]
