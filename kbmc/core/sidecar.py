@@ -74,7 +74,7 @@ class AgentConfig:
 
         return json.dumps({"probe": command(self.probe), "period": self.period, "initialDelay": self.initial_delay,
                            "actions": {k: command(v) for k, v in self.actions.items()},
-                           "accessModes": dict(self.access_modes)}, sort_keys=True)
+                           "accessModes": dict(self.access_modes)})  # the definition's order of roles
 
     @staticmethod
     def parse(text: str) -> AgentConfig:
