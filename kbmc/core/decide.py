@@ -552,9 +552,9 @@ def _addresses(comp: ComponentInput, cluster: Cluster, ordinal: int, plane: Plan
         if svc is None:
             continue
         out.extend(ingress_addresses(svc))
-        if plan.type == "NodePort" and plane.node_address:
-            out.extend(f"{plane.node_address}:{p['nodePort']}" for p in svc["spec"].get("ports", [])
-                       if p.get("nodePort"))
+        ports = [p["nodePort"] for p in svc["spec"].get("ports", []) if p.get("nodePort")]
+        if plan.type == "NodePort" and plane.node_address and ports:  # the service's first port, as vars give it
+            out.append(f"{plane.node_address}:{ports[0]}")
     return out
 
 
