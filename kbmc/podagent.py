@@ -58,6 +58,7 @@ class Runner:
         done = self.directory / f"{run_id}.rc"
         while not done.exists():
             if time.monotonic() > deadline or stop.is_set():
+                (self.directory / f"{run_id}.sh").unlink(missing_ok=True)  # not started yet: it never will be
                 return None, self._read(run_id, "out"), self._read(run_id, "err")
             time.sleep(0.05)
         code = int(done.read_text().strip() or "1")
@@ -78,14 +79,18 @@ class PodAgent:
         self.pod: Obj = {}
         self.changed = threading.Condition()
         self.answered: str = ""
+        self.busy = threading.Event()
+        """An action is running (a probe waiting behind it in the runner is not failing)."""
+        self.unsent: dict[str, Any] | None = None
+        """An answer the API server did not take yet: sent again, never the action run again."""
         self.informer = Informer(f"pod/{name}", rest.lister(api, "Pod", namespace,
                                                             field_selector=f"metadata.name={name}"), self._seen)
 
     def run(self, stop: threading.Event) -> None:
         self.informer.start()
-        threads = [threading.Thread(target=self._actions, args=(stop,), name="actions", daemon=True)]
-        if self.config.probe is not None:
-            threads.append(threading.Thread(target=self._probes, args=(stop,), name="role-probe", daemon=True))
+        loops = [self._actions, *([self._probes] if self.config.probe is not None else [])]
+        threads = [threading.Thread(target=_forever, args=(loop, stop), name=loop.__name__, daemon=True)
+                   for loop in loops]
         for thread in threads:
             thread.start()
         stop.wait()
@@ -120,10 +125,13 @@ class PodAgent:
             return
         while not stop.is_set():
             started = time.monotonic()
+            busy = self.busy.is_set()
             code, out, err = self.runner.run(probe, {}, stop)
             role = out.strip()
             error = ""
-            if code != 0:
+            if code is None and (busy or self.busy.is_set()):
+                pass  # queued behind an action in the runner: not the probe's failure
+            elif code != 0:
                 failures += 1
                 why = "timed out" if code is None else f"exited {code}"
                 error = f"roleProbe {why}: {(err or out).strip()[-300:]}" if failures >= PROBE_FAILURES else ""
@@ -172,20 +180,38 @@ class PodAgent:
 
     def _answer(self, request: dict[str, Any], stop: threading.Event) -> None:
         name = str(request.get("action"))
-        command = self.config.actions.get(name)
-        env = {str(k): str(v) for k, v in (request.get("env") or {}).items()}
-        code: int | None
-        if command is None:
-            code, out, err = 127, "", f"the definition has no {name} action kbmc runs"
-        else:
-            log.info("pod=%s/%s action=%s id=%s", self.namespace, self.name, name, request["id"])
-            code, out, err = self.runner.run(command, env, stop)
-        output = (out + err).strip()[-OUTPUT_TAIL:]
-        result = {"id": request["id"], "action": name, "exitCode": code, "timedOut": code is None,
-                  "output": output, "finishedAt": stamp()}
+        result = self.unsent if self.unsent and self.unsent["id"] == request["id"] else None
+        if result is None:
+            command = self.config.actions.get(name)
+            env = {str(k): str(v) for k, v in (request.get("env") or {}).items()}
+            code: int | None
+            if command is None:
+                code, out, err = 127, "", f"the definition has no {name} action kbmc runs"
+            else:
+                log.info("pod=%s/%s action=%s id=%s", self.namespace, self.name, name, request["id"])
+                self.busy.set()
+                try:
+                    code, out, err = self.runner.run(command, env, stop)
+                finally:
+                    self.busy.clear()
+            result = {"id": request["id"], "action": name, "exitCode": code, "timedOut": code is None,
+                      "output": (out + err).strip()[-OUTPUT_TAIL:], "finishedAt": stamp()}
+        self.unsent = result
         if self._patch({"annotations": {RESULT: json.dumps(result, sort_keys=True)}}):
-            self.answered = str(request["id"])
-            log.info("pod=%s/%s action=%s exit=%s", self.namespace, self.name, name, code)
+            self.answered, self.unsent = str(request["id"]), None
+            log.info("pod=%s/%s action=%s exit=%s", self.namespace, self.name, name, result["exitCode"])
+        else:
+            stop.wait(1.0)  # the answer is sent again, the action not run again
+
+
+def _forever(loop: Any, stop: threading.Event) -> None:
+    """Run ``loop`` until ``stop``; an error is logged and the loop goes on (a dead probe would freeze the role)."""
+    while not stop.is_set():
+        try:
+            loop(stop)
+        except Exception:
+            log.exception("%s failed; going on", getattr(loop, "__name__", "loop"))
+            stop.wait(1.0)
 
 
 def main() -> int:

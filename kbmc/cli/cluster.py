@@ -223,9 +223,17 @@ def promote(name: Annotated[str, typer.Argument(help="Cluster name.")],
         refused = next((c for c in (current.get("status") or {}).get("conditions") or []
                         if c["type"] == "Updated" and c.get("reason") == "ActionFailed"), None)
         if refused is not None:
+            _withdraw(api, ns, name)
             raise UsageError(refused.get("message") or "the switchover failed")
-    raise UsageError(f"{instance} does not have the leader role after {timeout:.0f} s: see `kbmc cluster describe "
-                     f"{name} -n {ns}`")
+    _withdraw(api, ns, name)
+    raise UsageError(f"{instance} does not have the leader role after {timeout:.0f} s (the request is withdrawn): "
+                     f"see `kbmc cluster describe {name} -n {ns}`")
+
+
+def _withdraw(api: Api, namespace: str, name: str) -> None:
+    """Take a promote request back, so that it does not hold the component's other changes."""
+    rest.call(api, "PATCH", rest.path("Cluster", namespace, name), content_type=rest.MERGE_PATCH,
+              body={"metadata": {"annotations": {members.PROMOTE: None}}})
 
 
 def _writable_roles(api: Api, cluster: dict[str, Any], component: str) -> set[str]:

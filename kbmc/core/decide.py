@@ -166,6 +166,7 @@ def _day_two(snap: Snapshot, prepared: Prepared, desired: dict[str, list[Manifes
     spare: set[Key] = set()
     wanted = {plane: {key_of(m): m for m in manifests} for plane, manifests in desired.items()}
     promote = _promote_request(cluster)
+    keeps_claims = cluster.spec.termination_policy in ("Halt", "DoNotTerminate")
     for comp in prepared.components:
         component = comp.spec.name
         templates = [t.name for t in comp.spec.volume_claim_templates]
@@ -173,7 +174,7 @@ def _day_two(snap: Snapshot, prepared: Prepared, desired: dict[str, list[Manifes
         leaving = [m for m in (_member(snap, wanted, workable, comp, o, p)
                                for o, p in sorted(prepared.retired.get(component, {}).items())) if m.pod is not None]
         step = members.plan(comp.definition, name, component, cluster.metadata.generation or 0, live, leaving,
-                            comp.env, bool(templates), promote)
+                            comp.env, bool(templates), promote, snap.now)
         out.promoted = out.promoted or step.promoted
         by_ordinal = {m.ordinal: m for m in [*live, *leaving]}
         for ordinal in step.replace:
@@ -193,6 +194,10 @@ def _day_two(snap: Snapshot, prepared: Prepared, desired: dict[str, list[Manifes
             claims = {("PersistentVolumeClaim", namespace, names.pvc(t, name, component, ordinal)) for t in templates}
             desired[plane] = [_annotated(m, members.JOINED, "true") if key_of(m) in claims else m
                               for m in desired.get(plane, [])]
+        for ordinal in step.left if keeps_claims else ():  # a kept volume is no longer a member's
+            out.requests.setdefault(by_ordinal[ordinal].plane, []).extend(
+                Intent("patch", "PersistentVolumeClaim", namespace, names.pvc(t, name, component, ordinal),
+                       {"metadata": {"annotations": {members.JOINED: None}}}) for t in templates)
         for ordinal, request in step.requests.items():
             target = by_ordinal[ordinal]
             out.requests.setdefault(target.plane, []).append(Intent(
@@ -237,7 +242,8 @@ def _member(snap: Snapshot, wanted: Mapping[str, Mapping[Key, Manifest]], workab
     joined = any(((c or {}).get("metadata", {}).get("annotations") or {}).get(members.JOINED) == "true"
                  for c in claims)
     current = pod is None or want is None or not outdated(want, pod)
-    return Member(ordinal, plane, plane in workable, pod, current=current, joined=joined)
+    claim = str(((claims[0] if claims else None) or {}).get("metadata", {}).get("uid") or "")
+    return Member(ordinal, plane, plane in workable, pod, current=current, joined=joined, claim=claim)
 
 
 def _annotated(manifest: Manifest, key: str, value: str) -> Manifest:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from kbmc.api.componentdefinition import Action, ComponentDefinition
@@ -51,6 +52,8 @@ class Member:
     """Its pod runs the desired spec (or there is no pod)."""
     joined: bool = False
     """Its PVCs say it is in the group."""
+    claim: str = ""
+    """The uid of its first PVC (a member joined again after it left is another join)."""
 
     @property
     def deleting(self) -> bool:
@@ -107,6 +110,10 @@ class Step:
     """An action is under way: look again soon (its answer comes as a pod change too)."""
     promoted: str = ""
     """The instance a promote asked for holds the writable role now (the request can be cleared)."""
+    left: set[int] = field(default_factory=set)
+    """Ordinals that left the group: their kept PVCs are no longer marked as in it."""
+    now: float = 0.0
+    """Seconds since the epoch, for the backoff between attempts."""
 
 
 def role_priority(definition: ComponentDefinition, role: str) -> int:
@@ -147,33 +154,50 @@ def _attempt(found: dict[str, Any] | None, base: str) -> int:
     return (int(number) if number.isdigit() else 1) if head == base else 0
 
 
-def _run(step: Step, member: Member, request: Request, what: str) -> bool | None:
+def _finished(answered: Mapping[str, Any]) -> float:
+    try:
+        return datetime.fromisoformat(str(answered.get("finishedAt")).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def _run(step: Step, member: Member, request: Request, what: str, settled: bool = True) -> bool | None:
     """Ask ``member``'s agent for ``request`` and read its answer: True done, False failed (``step.failed`` says
-    so, and the next attempt is asked for at once, with the env as it is now), None under way."""
+    so), None under way. A failed attempt is asked again after a backoff (2, 4, ... 30 s), with the env as it is
+    then; a done one whose effect is not ``settled`` (the role did not move) is asked again after 10 s."""
     answered = _annotation(member.pod, RESULT)
     done, asked = _attempt(answered, request.id), _attempt(_annotation(member.pod, REQUEST), request.id)
     step.poll = True
-    if done and answered is not None and answered.get("exitCode") == 0:
-        return True
     if done and answered is not None:
-        output = str(answered.get("output") or "").strip()[-300:]
-        why = "timed out" if answered.get("timedOut") else f"exited {answered.get('exitCode')}"
-        step.failed = f"{request.action} on {member.name} ({what}) {why}: {output or '(no output)'}"
-        if asked <= done:
+        ok = answered.get("exitCode") == 0
+        if ok and settled:
+            return True
+        if not ok:
+            output = str(answered.get("output") or "").strip()[-300:]
+            why = "timed out" if answered.get("timedOut") else f"exited {answered.get('exitCode')}"
+            step.failed = f"{request.action} on {member.name} ({what}) {why}: {output or '(no output)'}"
+        wait = 10.0 if ok else min(2.0 ** done, 30.0)
+        if asked <= done and step.now >= _finished(answered) + wait:
             step.requests[member.ordinal] = Request(f"{request.id}#{done + 1}", request.action, request.env)
-        return False
+        return ok or False
     if not asked:
         step.requests[member.ordinal] = request
     return None
 
 
+def missing(member: Member, request: Request) -> bool:
+    """Whether ``member``'s agent said it has no such action (its pod predates the definition's action)."""
+    answered = _annotation(member.pod, RESULT)
+    return bool(_attempt(answered, request.id)) and (answered or {}).get("exitCode") == 127
+
+
 def plan(definition: ComponentDefinition, cluster: str, component: str, generation: int,
          members: Sequence[Member], leaving: Sequence[Member], env: Mapping[str, str] | None,
-         has_volumes: bool, promote: Mapping[str, str] | None = None) -> Step:
+         has_volumes: bool, promote: Mapping[str, str] | None = None, now: float = 0.0) -> Step:
     """The day-2 step of one component: ``members`` are its live instances (ordinals below replicas), ``leaving``
     those scale-in removes that still have a pod, ``env`` the component's resolved vars (None: not resolved),
     ``promote`` the Cluster's promote request ({instance, at}) if any."""
-    step = Step()
+    step = Step(now=now)
     live = sorted(members, key=lambda m: m.ordinal)
     probe = action(definition, "roleProbe") is not None
     target = next((m for m in live if promote and m.name == promote.get("instance")), None)
@@ -192,7 +216,7 @@ def _promote(step: Step, definition: ComponentDefinition, live: list[Member], ta
     if target.role in writable:
         step.promoted = f"{target.name} is now {target.role}"
         return
-    holder = next((m for m in live if m.role in writable), None)
+    holder = next((m for m in live if m.role in writable and m.usable), None)
     if action(definition, "switchover") is None:
         step.failed = f"promote {target.name}: the definition has no switchover action"
         return
@@ -204,12 +228,12 @@ def _promote(step: Step, definition: ComponentDefinition, live: list[Member], ta
     request = Request(f"promote/{target.name}/{at}", "switchover", {"KB_SWITCHOVER_CURRENT_NAME": holder.name,
                                                                      "KB_SWITCHOVER_CANDIDATE_NAME": target.name})
     step.updating = f"promoting {target.name}: {holder.name} hands its {holder.role} role over"
-    if _run(step, holder, request, "promote") is True:
-        step.poll = True  # the role labels follow at the next probes
+    _run(step, holder, request, "promote", settled=False)  # done when the target has the role (above)
 
 
 def _available(member: Member, probe: bool) -> bool:
-    return member.ready and (member.role != "" or not probe)
+    """Ready, and with a role when its pod runs the probe (a pod from before the agent has none)."""
+    return member.ready and (member.role != "" or not probe or not member.current)
 
 
 def _membership(step: Step, definition: ComponentDefinition, cluster: str, component: str, live: list[Member],
@@ -226,12 +250,12 @@ def _membership(step: Step, definition: ComponentDefinition, cluster: str, compo
     elif newcomers:
         first = newcomers[0]
         step.hold.update(m.ordinal for m in newcomers)
-        via = _leader_or_any(running)
+        via = _leader_or_any(running, {r.name for r in definition.spec.roles if r.writable})
         if via is None or env is None:
             step.updating = f"member {names.pod(cluster, component, first.ordinal)} waits for a Ready member to " \
                             "join it to the group"
             return
-        request = Request(f"memberJoin/{names.pod(cluster, component, first.ordinal)}", "memberJoin",
+        request = Request(f"memberJoin/{names.pod(cluster, component, first.ordinal)}/{first.claim[:8]}", "memberJoin",
                           {**env, "KB_JOIN_MEMBER_POD_NAME": names.pod(cluster, component, first.ordinal)})
         step.updating = f"joining {names.pod(cluster, component, first.ordinal)} to the group through {via.name}"
         if _run(step, via, request, "memberJoin") is True:
@@ -245,25 +269,24 @@ def _membership(step: Step, definition: ComponentDefinition, cluster: str, compo
     if member.deleting or member.pod is None:
         return
     writable = {r.name for r in definition.spec.roles if r.writable}
-    candidate = next((m for m in live if m.ready), None)
+    candidate = next((m for m in live if m.ready and m.usable), None)
     if member.role in writable and candidate is not None and action(definition, "switchover") is not None:
         request = Request(f"switchover/{member.name}/leave", "switchover",
                           {"KB_SWITCHOVER_CURRENT_NAME": member.name, "KB_SWITCHOVER_CANDIDATE_NAME": candidate.name})
         step.updating = f"{member.name} hands its {member.role} role to {candidate.name} before it leaves"
-        if _run(step, member, request, "before leaving") is not True:
-            return
-        step.requests.pop(member.ordinal, None)
-        step.poll = True  # its role label follows at its next probe
+        _run(step, member, request, "before leaving", settled=False)  # goes on once its role has moved
         return
     request = Request(f"memberLeave/{member.name}", "memberLeave", {"KB_LEAVE_MEMBER_POD_NAME": member.name})
     step.updating = f"{member.name} leaves the group"
     if _run(step, member, request, "scale-in") is True:
         step.keep.discard(member.ordinal)
+        step.left.add(member.ordinal)
 
 
-def _leader_or_any(running: list[Member]) -> Member | None:
-    ready = [m for m in running if m.ready]
-    return next((m for m in ready if m.role == "leader"), ready[0] if ready else None)
+def _leader_or_any(running: list[Member], writable: set[str]) -> Member | None:
+    """A Ready member kbmc can ask now, the holder of a writable role if there is one."""
+    ready = [m for m in running if m.ready and m.usable]
+    return next((m for m in ready if m.role in writable), ready[0] if ready else None)
 
 
 def _rollout(step: Step, definition: ComponentDefinition, generation: int, live: list[Member], probe: bool) -> None:
@@ -307,11 +330,11 @@ def _rollout(step: Step, definition: ComponentDefinition, generation: int, live:
                                   {"KB_SWITCHOVER_CURRENT_NAME": member.name,
                                    "KB_SWITCHOVER_CANDIDATE_NAME": candidate.name})
                 step.updating += f": {member.name} hands its {member.role} role to {candidate.name} first"
-                if _run(step, member, request, "before its update") is not True:
+                _run(step, member, request, "before its update", settled=False)  # then it is an ordinary member
+                if not missing(member, request):
                     return
+                step.failed = ""  # its agent predates the action: replaced as it is (an election follows)
                 step.requests.pop(member.ordinal, None)
-                step.poll = True  # its role label follows at its next probe; then it is an ordinary member
-                return
         step.replace.add(member.ordinal)
         allowed -= 1
     if step.replace:

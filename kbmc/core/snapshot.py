@@ -73,6 +73,8 @@ class Snapshot:
     """Look-alikes (data plane, object) reported already."""
     agent_image: str = IMAGE
     """The image of kbmc's agent in pods whose definition has lifecycle actions."""
+    now: float = 0.0
+    """When the snapshot was taken, in seconds since the epoch (the backoff between attempts of an action)."""
 
     def plane(self, name: str) -> PlaneSnapshot:
         """The data plane ``name``; one kbmc does not know is unusable and unavailable."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import fnmatch
 import json
+import logging
 import os
 import shlex
 import shutil
@@ -190,9 +191,17 @@ class Sandbox:
         self.start_delay = start_delay
         """Seconds before a pod's containers first start (an image pull); restarts do not wait."""
         self.work = work
-        self.on_change = on_change
+        self._on_change = on_change
         self.lock = threading.Lock()
         self.containers: dict[str, list[Container]] = {}
+
+    def on_change(self, key: str) -> None:
+        """Report a container's change; a report that fails (its API server away) is made again by the next
+        change or the agent's relist, never ending the container's supervision."""
+        try:
+            self._on_change(key)
+        except Exception as exc:
+            logging.getLogger("kbmc.dev.sandbox").warning("pod %s: status not reported: %s", key, exc)
 
     def image_for(self, image: str) -> ImageBinaries | None:
         return next((m for m in self.images if fnmatch.fnmatch(image, m.pattern)), None)
@@ -310,7 +319,7 @@ class Sandbox:
                     str(container.root), *probe.command]
             return subprocess.run(argv, capture_output=True, timeout=max(probe.timeout, 5), env=container.env,
                                   check=False).returncode == 0
-        except (OSError, urllib.error.URLError, subprocess.TimeoutExpired):
+        except Exception:  # refused, reset, not HTTP, timed out: the probe failed
             return False
 
 

@@ -37,11 +37,28 @@ class _Lock(LeaseLock):  # type: ignore[misc]  # the client is untyped
         self.api_instance = client.CoordinationV1Api(api)
         self.stopped = threading.Event()
 
+    # The client catches only ApiException; kbmc's client raises urllib3's errors for a server that does not
+    # answer (no hidden retries), which would end the election's thread without calling onstopped_leading.
+    def get(self, name: str, namespace: str) -> tuple[bool, Any]:
+        try:
+            return super().get(name, namespace)  # type: ignore[no-any-return]
+        except Exception as exc:  # no answer: not the Lease, not leading on it
+            log.debug("leader election: Lease not read: %s", type(exc).__name__)
+            return False, exc
+
     def create(self, name: str, namespace: str, election_record: LeaderElectionRecord) -> bool:
-        return not self.stopped.is_set() and bool(super().create(name, namespace, election_record))
+        try:
+            return not self.stopped.is_set() and bool(super().create(name, namespace, election_record))
+        except Exception as exc:
+            log.debug("leader election: Lease not created: %s", type(exc).__name__)
+            return False
 
     def update(self, name: str, namespace: str, updated_record: LeaderElectionRecord) -> bool:
-        return not self.stopped.is_set() and bool(super().update(name, namespace, updated_record))
+        try:
+            return not self.stopped.is_set() and bool(super().update(name, namespace, updated_record))
+        except Exception as exc:
+            log.debug("leader election: Lease not renewed: %s", type(exc).__name__)
+            return False
 
 
 class Election:

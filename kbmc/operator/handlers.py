@@ -105,7 +105,7 @@ def run(settings: Settings) -> int:
                         lambda leading: metrics.LEADER.set(int(leading))) if settings.leader.enabled else None
 
     def stopped_parts() -> list[str]:
-        return (election.stopped_parts() if election else []) + (reactor.stopped_parts() if reactor else [])
+        return reactor.stopped_parts() if reactor else election.stopped_parts() if election else []
 
     metrics.QUEUE_DEPTH.set_function(lambda: len(rt.queue))
     metrics.serve(settings.metrics_port, settings.bind_address, rt.inventory)
@@ -124,19 +124,22 @@ def run(settings: Settings) -> int:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-    reactor = _Reactor(rt)
+    reactor = _Reactor(rt, election.stopped_parts if election else list)
     rt.start()
     log.info("operator started namespace=%s secret=%s contexts=%s identity=%s", settings.namespace,
              settings.kubeconfig_secret, ",".join(settings.contexts) or "-", settings.identity)
     try:
         return asyncio.run(reactor.run())
     finally:
-        rt.stop()
+        ended = rt.stop()
         reactor.halt.set()
         if reactor.sweeper.is_alive():
             reactor.sweeper.join(10)  # a sweep under way ends first
-        if election is not None:
+        if election is not None and ended and not reactor.sweeper.is_alive():
             election.release()
+        elif election is not None:
+            log.warning("leader election: Lease not released (a pass is still under way); a standby takes over "
+                        "once it runs out")
 
 
 def _exit_now() -> None:
@@ -154,8 +157,10 @@ class _Reactor:
     (``watches.CrdWatch``). Anything else that stops kopf, or a part of the operator that ends, stops the
     process with exit code 1."""
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, more_parts: Callable[[], list[str]] = list) -> None:
         self.rt = rt
+        self.more_parts = more_parts
+        """Other parts the operator cannot work without (the leader election)."""
         self.halt = threading.Event()
         """Set once: the operator stops."""
         self.failed = False
@@ -169,7 +174,7 @@ class _Reactor:
         if self.halt.is_set():
             return []
         sweeper = [self.sweeper.name] if ended(self.sweeper) else []
-        return self.rt.stopped_parts() + self.crds.stopped_parts() + sweeper
+        return self.rt.stopped_parts() + self.crds.stopped_parts() + sweeper + self.more_parts()
 
     def stop(self, failed: bool = False) -> None:
         self.failed = self.failed or failed

@@ -4,6 +4,7 @@ decides on the snapshot; the commit writes)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -52,7 +53,7 @@ def prepare(parts: Parts, key: str) -> tuple[Snapshot, dict[str, Plane]] | None:
         template_namespace=parts.settings.namespace, planes=planes,
         remembered=parts.state.records.get(cluster.metadata.uid or "", {}),
         reported=frozenset((n, k) for n, p in planes.items() for k in p.lookalikes if (n, k) in reported),
-        agent_image=parts.settings.agent_image), handles
+        agent_image=parts.settings.agent_image, now=time.time()), handles
 
 
 def plane_snapshot(plane: Plane, cluster: Cluster) -> PlaneSnapshot:

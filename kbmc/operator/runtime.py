@@ -81,9 +81,9 @@ class Runtime:
         for thread in self._threads:
             thread.start()
 
-    def stop(self, grace: float = 10.0) -> None:
+    def stop(self, grace: float = 10.0) -> bool:
         """Stop every part; what is under way (passes, a probe, Events being posted) gets ``grace`` seconds to
-        end, so that a leader hands its Lease over only after its last write."""
+        end. True when everything ended (only then may a leader hand its Lease over: no write follows)."""
         self._stop.set()
         self.queue.close()
         deadline = time.monotonic() + grace
@@ -93,6 +93,7 @@ class Runtime:
             informer.stop()
         self.dataplanes.stop()
         self.writes.stop()
+        return not any(thread.is_alive() for thread in self._threads)
 
     def stopped_parts(self) -> list[str]:
         """The threads the operator cannot work without (workers, probe, informers) that have ended while it

@@ -249,7 +249,9 @@ def test_scale_in_keeps_the_retired_ordinal_recorded_until_its_objects_are_gone(
     assert not any(i.action == "delete" for p in ("k8s-1", "k8s-2") for i in decision.intents.get(p, []))
     c.spec.termination_policy = "Halt"
     halted = decide(snapshot(c, objects), QUEUE)
-    assert not any(i.kind == "PersistentVolumeClaim" for i in halted.intents["k8s-3"]), "Halt keeps the volume"
+    claims = [(i.action, i.body) for i in halted.intents["k8s-3"] if i.kind == "PersistentVolumeClaim"]
+    assert claims == [("patch", {"metadata": {"annotations": {members.JOINED: None}}})], \
+        "Halt keeps the volume, no longer a member's"
     gone = {p: items for p, items in objects.items() if p != "k8s-3"}
     assert decide(snapshot(c, gone), QUEUE).record == {"etcd": {0: "k8s-1", 1: "k8s-2"}}
 

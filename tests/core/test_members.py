@@ -102,7 +102,7 @@ def test_a_data_plane_kbmc_cannot_work_on_holds_the_change() -> None:
 @pytest.mark.parametrize("running", [True, False])
 def test_scale_out_joins_one_member_at_a_time_through_the_leader(running: bool) -> None:
     group = [member(0, current=True), member(1, current=True, role="leader"), member(2, current=True)]
-    newcomers = [Member(3, "k8s-1", True), Member(4, "k8s-2", True)]
+    newcomers = [Member(3, "k8s-1", True, claim="pvc3-uid-0000"), Member(4, "k8s-2", True, claim="pvc4-uid-0000")]
     if not running:  # a new Cluster: every member starts at once, nothing to join
         bootstrap = step([Member(o, "k8s-1", True) for o in range(3)])
         assert bootstrap.hold == set() and bootstrap.joined == {0, 1, 2}
@@ -110,7 +110,7 @@ def test_scale_out_joins_one_member_at_a_time_through_the_leader(running: bool) 
     first = step([*group, *newcomers], env={"PEER_ENDPOINT": "x"})
     assert first.hold == {3, 4} and list(first.requests) == [1]
     assert first.requests[1].env == {"PEER_ENDPOINT": "x", "KB_JOIN_MEMBER_POD_NAME": "c-etcd-3"}
-    group[1] = member(1, current=True, role="leader", answer={"id": "memberJoin/c-etcd-3", "exitCode": 0})
+    group[1] = member(1, current=True, role="leader", answer={"id": "memberJoin/c-etcd-3/pvc3-uid", "exitCode": 0})
     joined = step([*group, *newcomers], env={"PEER_ENDPOINT": "x"})
     assert joined.hold == {4} and 3 in joined.joined
 
