@@ -21,8 +21,9 @@ from tests.kube import Clusters
 from tests.operator.helpers import condition, create_cluster, kbmc, phase_is, seed, wait_cluster
 from tests.operator_env import Operator
 
-ETCD_LINE = re.compile(r"^\d{4}-\d\d-\d\d \S+ [DINWEC] \| ")
-"""A line of etcd 3.4's log (capnslog: date, time, level, package)."""
+ETCD_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \S+ [DINWEC] \| |(INFO|WARNING|ERROR): \d{4}/\d\d/\d\d )")
+"""A line of etcd 3.4's log: its own (capnslog: date, time, level, package), or its gRPC server's (level, date:
+e.g. a connection closed before its first frame, as a member's start script probing its peers makes one)."""
 ENDPOINTS = {"k8s-1": "127.1.0.10", "k8s-2": "127.2.0.10", "k8s-3": "127.3.0.10"}
 
 
