@@ -15,9 +15,10 @@ from kbmc.api.crd import all_crds
 from kbmc.cli.common import ContextOption, KubeconfigOption, control_client
 from kbmc.cli.dataplane import placed_clusters
 from kbmc.cli.output import Format, OutputOption, columns, dump, emit, row
+from kbmc.core import names
 from kbmc.errors import InstallError, NotFoundError, UsageError
 from kbmc.kube import crds, rest
-from kbmc.kube.client import new_client
+from kbmc.kube.client import Api, new_client
 from kbmc.ops import install as installer
 from kbmc.ops import join as joining
 from kbmc.ops.addons import load_addons
@@ -202,6 +203,8 @@ def uninstall(kubeconfig: KubeconfigOption = None, context: ContextOption = None
                *load_addons(namespace), *operator_manifests(namespace), *planes]
     for manifest in targets:
         if mine(manifest["kind"]):
+            if manifest["kind"] == "ComponentDefinition":  # no Cluster is left: nothing uses it
+                _release_definition(control, manifest["metadata"]["name"])
             rest.delete(control, manifest)
     for name in ours:  # the CRDs install applied
         rest.delete(control, {"kind": "CustomResourceDefinition", "metadata": {"name": name}})
@@ -210,3 +213,16 @@ def uninstall(kubeconfig: KubeconfigOption = None, context: ContextOption = None
     left = [name for name in names if name in owned and name not in ours]
     if left:
         console.print(f"CRD(s) {', '.join(left)} left: kbmc did not install them", highlight=False)
+
+
+def _release_definition(control: Api, name: str) -> None:
+    """Drop the operator's in-use finalizer (the operator may be gone already)."""
+    try:
+        meta = rest.call(control, "GET", rest.path("ComponentDefinition", name=name))["metadata"]
+    except NotFoundError:
+        return
+    finalizers = meta.get("finalizers") or []
+    if names.IN_USE in finalizers:
+        rest.call(control, "PATCH", rest.path("ComponentDefinition", name=name), content_type=rest.MERGE_PATCH,
+                  body={"metadata": {"finalizers": [f for f in finalizers if f != names.IN_USE] or None,
+                                     "resourceVersion": meta["resourceVersion"]}})

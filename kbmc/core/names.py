@@ -16,6 +16,8 @@ DELETION_POLICY = "kbmc.io/deletion-policy"
 deletion refused by DoNotTerminate follows a change of the policy)."""
 SPEC_HASH = "kbmc.io/spec-hash"
 FINALIZER = "kbmc.io/cleanup"
+IN_USE = "kbmc.io/in-use"
+"""Finalizer of a ComponentDefinition that Clusters use: its deletion waits until none does (as KubeBlocks')."""
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 INSTANCE = "app.kubernetes.io/instance"

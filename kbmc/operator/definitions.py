@@ -50,9 +50,9 @@ class Definitions:
         return model
 
 
-def check(body: Obj, namespace: str) -> dict[str, object] | None:
+def check(body: Obj, namespace: str, users: list[str] | None = None) -> dict[str, object] | None:
     """The status a ComponentDefinition should have (phase, message, observedGeneration); None when it has it.
-    ``namespace``: where kbmc reads script templates (its own)."""
+    ``namespace``: where kbmc reads script templates (its own); ``users``: the Clusters that use it."""
     problems: list[str] = []
     notes: list[str] = []
     try:
@@ -83,6 +83,10 @@ def check(body: Obj, namespace: str) -> dict[str, object] | None:
     else:
         phase = "Available"
         message = f"not acted on by kbmc yet: {'; '.join(notes)}" if notes else None
+    if body["metadata"].get("deletionTimestamp") and users:
+        waits = (f"deletion waits until no Cluster uses it (finalizer kbmc.io/in-use): used by "
+                 f"{', '.join(users[:10])}{' and more' if len(users) > 10 else ''}")
+        message = f"{waits}; {message}" if message else waits
     status = body.get("status") or {}
     generation = body["metadata"].get("generation")
     if (status.get("phase"), status.get("message"), status.get("observedGeneration")) == (phase, message, generation):

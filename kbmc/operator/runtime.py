@@ -13,6 +13,7 @@ from collections.abc import Callable
 from functools import partial
 
 from kbmc.api.dataplane import DataPlane
+from kbmc.core import names
 from kbmc.errors import ConflictError
 from kbmc.kube import rest
 from kbmc.kube.client import new_client, user_agent
@@ -47,6 +48,9 @@ class Runtime:
         self._reported_failure: dict[str, float] = {}
         self._unwritten: set[str] = set()
         """ComponentDefinitions whose status write the control plane did not take."""
+        self.crds_terminating: set[str] = set()
+        """Kinds whose CRD is being deleted (``watches.CrdWatch``): their objects keep no finalizer of kbmc's, or
+        the CRD's deletion would wait for them."""
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         secret = f"Secret {settings.namespace}/{settings.kubeconfig_secret}"
@@ -161,14 +165,41 @@ class Runtime:
         """Write a ComponentDefinition's status if it should change; one the control plane does not take is
         tried again (``_rewrite_loop``): no later event may come to do it."""
         name = body["metadata"]["name"]
-        status = definition_rules.check(body, self.settings.namespace)
+        status = definition_rules.check(body, self.settings.namespace, self._users().get(name, []))
         if status is None or self.writes.definition_status(name, status):
             self._unwritten.discard(name)
         else:
             self._unwritten.add(name)
 
+    def _users(self) -> dict[str, list[str]]:
+        """ComponentDefinition name -> the Clusters (namespace/name) whose components name it and so hold its
+        deletion; none while the CRD itself is being deleted (the user removes the kind, definitions and all)."""
+        out: dict[str, list[str]] = {}
+        if "ComponentDefinition" in self.crds_terminating:
+            return out
+        for key, body in sorted(self.state.clusters.copy().items()):
+            for spec in (body.get("spec") or {}).get("componentSpecs") or []:
+                out.setdefault(str(spec.get("componentDef")), []).append(key)
+        return out
+
+    def _sync_usage(self) -> None:
+        """A ComponentDefinition in use keeps kbmc's finalizer ``kbmc.io/in-use``: deleting it waits (its status
+        says for which Clusters) until none uses it; one no Cluster uses has none."""
+        if not self.state.clusters_listed.is_set():
+            return  # without every Cluster seen, no definition is known to be unused
+        users = self._users()
+        for name, body in self.definitions.bodies().items():
+            finalizers = list(body["metadata"].get("finalizers") or [])
+            used = bool(users.get(name))
+            if used != (names.IN_USE in finalizers):
+                wanted = [*finalizers, names.IN_USE] if used else [f for f in finalizers if f != names.IN_USE]
+                self.writes.definition_finalizers(body, wanted)
+            if body["metadata"].get("deletionTimestamp"):
+                self._check_definition(body)
+
     def _rewrite_loop(self) -> None:
         while not self._stop.wait(self.settings.status.rewrite_interval):
+            self._sync_usage()
             bodies = self.definitions.bodies()
             for name in list(self._unwritten):
                 if name in bodies:

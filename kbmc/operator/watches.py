@@ -81,6 +81,7 @@ class CrdWatch:
 
     def __init__(self, rt: Runtime, on_change: Callable[[str], None]) -> None:
         self.installed: dict[str, bool] = {}
+        self._rt = rt
         self._on_change = on_change
         self._informers = [
             Informer(f"control/crd-{kind}", rest.lister(rt.control, "CustomResourceDefinition",
@@ -101,15 +102,22 @@ class CrdWatch:
 
     def _handler(self, kind: str) -> Callable[[str, Obj], None]:
         def handle(event: str, crd: Obj) -> None:
-            self._seen(kind, event != "DELETED" and established(crd))
+            self._seen(kind, event != "DELETED" and established(crd),
+                       event != "DELETED" and bool(crd["metadata"].get("deletionTimestamp")))
         return handle
 
     def _listed(self, kind: str) -> Callable[[list[Obj]], None]:
         def listed(items: list[Obj]) -> None:
-            self._seen(kind, any(established(crd) for crd in items))
+            self._seen(kind, any(established(crd) for crd in items),
+                       any(crd["metadata"].get("deletionTimestamp") for crd in items))
         return listed
 
-    def _seen(self, kind: str, present: bool) -> None:
+    def _seen(self, kind: str, present: bool, terminating: bool) -> None:
+        if terminating and kind not in self._rt.crds_terminating:
+            log.warning("CRD %s is being deleted: kbmc's finalizers leave its objects", crd_name(kind))
+            self._rt.crds_terminating.add(kind)
+        elif not terminating:
+            self._rt.crds_terminating.discard(kind)
         known = self.installed.get(kind)
         if known is None or known == present:
             return

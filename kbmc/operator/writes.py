@@ -133,6 +133,19 @@ class Writes:
         except KbmcError as exc:
             log.warning("dataplane=%s status write failed: %s", name, exc)
 
+    def definition_finalizers(self, body: Obj, finalizers: list[str]) -> bool:
+        """Set a ComponentDefinition's finalizers (as of the version ``body`` is); False when not taken."""
+        meta = body["metadata"]
+        try:
+            rest.call(self.control, "PATCH", rest.path("ComponentDefinition", name=meta["name"]),
+                      body={"metadata": {"finalizers": finalizers or None,
+                                         "resourceVersion": meta.get("resourceVersion")}},
+                      content_type=rest.MERGE_PATCH)
+            return True
+        except KbmcError as exc:
+            log.warning("componentdefinition=%s finalizers not written: %s", meta["name"], exc)
+            return False
+
     def definition_status(self, name: str, status: dict[str, Any]) -> bool:
         """Merge ``status`` into a ComponentDefinition's; False when the control plane did not take it."""
         try:

@@ -48,7 +48,8 @@ def operator_manifests(namespace: str) -> list[Manifest]:
         {"apiGroups": ["apps.kubeblocks.io"], "resources": ["clusters"], "verbs": ["get", "list", "watch", "patch"]},
         {"apiGroups": ["apps.kubeblocks.io"], "resources": ["clusters/status", "componentdefinitions/status"],
          "verbs": ["get", "patch"]},
-        {"apiGroups": ["apps.kubeblocks.io"], "resources": ["componentdefinitions"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["apps.kubeblocks.io"], "resources": ["componentdefinitions"],
+         "verbs": ["get", "list", "watch", "patch"]},  # patch: the in-use finalizer
         {"apiGroups": ["kbmc.io"], "resources": ["dataplanes"], "verbs": ["get", "list", "watch", "create"]},
         {"apiGroups": ["kbmc.io"], "resources": ["dataplanes/status"], "verbs": ["get", "patch"]},
         {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},

@@ -108,10 +108,12 @@ def test_unexpected_failure_of_kopf_exits_non_zero(monkeypatch: pytest.MonkeyPat
 def test_crd_removed_or_installed_again_restarts_the_watches(monkeypatch: pytest.MonkeyPatch,
                                                              reactor: handlers._Reactor) -> None:
     async def crd_removed(r: handlers._Reactor, flag: asyncio.Event) -> None:
-        r.crds._seen("ComponentDefinition", True)  # as the last check found: nothing to do
+        r.crds._seen("ComponentDefinition", True, False)  # as the last check found: nothing to do
         await asyncio.sleep(0.05)
         assert not flag.is_set()
-        r.crds._seen("ComponentDefinition", False)
+        r.crds._seen("ComponentDefinition", True, True)  # being deleted: still served, finalizers let go
+        assert r.rt.crds_terminating == {"ComponentDefinition"} and not flag.is_set()
+        r.crds._seen("ComponentDefinition", False, False)
         await asyncio.wait_for(flag.wait(), 5)
 
     code, checks = drive(monkeypatch, reactor, [crd_removed, stop])

@@ -32,6 +32,7 @@ from tests.drills.invariants import check_gone
 from tests.drills.invariants import converged as _converged
 from tests.kube import Clusters, wait_object
 from tests.operator.helpers import (
+    REPORTED_ETCD,
     ROOT,
     condition,
     create_cluster,
@@ -146,11 +147,14 @@ def test_control_plane_api_server_restarted_again_and_again(operator: Operator, 
 
 def test_crd_removed_and_created_again(operator: Operator, clusters: Clusters, namespace: str) -> None:
     """A CRD removed under the running operator (its watch then gets a bare 404, as from a starting server) is
-    reported and does not stop the operator or its other watches; once the CRD is back, its kind is watched
+    reported and does not stop the operator or its other watches; the definitions a Cluster uses do not hold
+    the CRD's deletion (their in-use finalizer goes with the kind); once the CRD is back, its kind is watched
     again and the Clusters that use it recover."""
     control = clusters["control"]
     create_cluster(control, seed("etcd-self-hosted-cilium.yaml", namespace, "steady"))
     _converged(clusters, namespace, "steady")
+    wait_object(control, "ComponentDefinition", None, REPORTED_ETCD, lambda d: "kbmc.io/in-use" in (
+        (d or {}).get("metadata", {}).get("finalizers") or []))
     crd = "componentdefinitions.apps.kubeblocks.io"
     rest.call(control, "DELETE", rest.path("CustomResourceDefinition", name=crd))
     try:

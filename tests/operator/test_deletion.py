@@ -1,7 +1,8 @@
 """Deleting a Cluster, per terminationPolicy, lists every data plane afterwards.
 
 Matrix: DoNotTerminate refuses (stays, condition, Warning event) until the policy changes | Halt keeps PVCs
-and ConfigMaps, removes pods, Services and RBAC | Delete and WipeOut leave nothing anywhere.
+and ConfigMaps, removes pods, Services and RBAC | Delete and WipeOut leave nothing anywhere | a ComponentDefinition
+in use: its deletion waits for its Clusters.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from kbmc.kube import rest
-from tests.kube import Clusters
+from tests.kube import Clusters, wait_object
 from tests.operator.helpers import (
     PLANES,
     condition,
@@ -21,7 +22,7 @@ from tests.operator.helpers import (
     wait_cluster,
     wait_event,
 )
-from tests.operator_env import Operator
+from tests.operator_env import Operator, reported_etcd
 
 
 @pytest.mark.parametrize("policy", ["Delete", "WipeOut"])
@@ -66,3 +67,24 @@ def test_do_not_terminate_refuses_until_the_policy_changes(operator: Operator, c
     wait_cluster(control, namespace, "keep", lambda c: c is None)
     for plane in PLANES:
         assert objects(clusters, plane, namespace, "keep") == {}
+
+
+def test_a_definition_in_use_is_deleted_only_once_no_cluster_uses_it(operator: Operator, clusters: Clusters,
+                                                                     namespace: str) -> None:
+    """As KubeBlocks': deleting a ComponentDefinition a Cluster uses waits (finalizer kbmc.io/in-use, its status
+    naming the Cluster), the Cluster keeps running meanwhile; the definition goes once the Cluster has."""
+    control = clusters["control"]
+    definition = reported_etcd()
+    name = definition["metadata"]["name"] = f"etcd-used-{namespace[-6:]}"
+    rest.call(control, "POST", rest.path("ComponentDefinition"), body=definition)
+    create_cluster(control, seed("etcd-cross-cloud-lb.yaml", namespace, "user", componentDef=name))
+    wait_cluster(control, namespace, "user", phase_is("Running"))
+    wait_object(control, "ComponentDefinition", None, name, lambda d: "kbmc.io/in-use" in (
+        (d or {}).get("metadata", {}).get("finalizers") or []))
+    rest.call(control, "DELETE", rest.path("ComponentDefinition", name=name))
+    waiting = wait_object(control, "ComponentDefinition", None, name, lambda d: f"used by {namespace}/user" in (
+        (d or {}).get("status") or {}).get("message", ""))
+    assert waiting is not None and waiting["metadata"].get("deletionTimestamp")
+    rest.call(control, "DELETE", rest.path("Cluster", namespace, "user"))
+    wait_cluster(control, namespace, "user", lambda c: c is None)
+    wait_object(control, "ComponentDefinition", None, name, lambda d: d is None, timeout=30)
