@@ -3,13 +3,16 @@ field names), Kubernetes-shaped helper types, and the schema markers the CRD gen
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 """RFC 1123 label: what Kubernetes accepts in a name that becomes part of other objects' names."""
+DNS_SUBDOMAIN_PART = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+"""RFC 1123 subdomain characters (dots allowed): a name that becomes part of ConfigMap or Secret names."""
 ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
 """A valid environment variable name (as Kubernetes validates EnvVar.name)."""
 
@@ -44,6 +47,25 @@ IntOrString = Annotated[
                     "anyOf": [{"type": "integer"}, {"type": "string"}]}),
 ]
 """A quantity or port: ``100m``, ``1Gi``, ``2``."""
+
+QUANTITY = (r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)"
+            r"|(\.[0-9]+))))?$")
+"""A Kubernetes resource.Quantity, as the API server's own schema writes it: ``100m``, ``1Gi``, ``2``."""
+
+
+def _quantity(value: int | float | str) -> int | float | str:
+    if isinstance(value, str) and not re.match(QUANTITY, value):
+        raise ValueError(f"{value!r} is not a quantity (e.g. 500m, 2, 1Gi)")
+    return value
+
+
+Quantity = Annotated[
+    int | float | str,
+    AfterValidator(_quantity),
+    WithJsonSchema({"x-kubernetes-int-or-string": True, "pattern": QUANTITY,
+                    "anyOf": [{"type": "integer"}, {"type": "string"}]}),
+]
+"""A resource quantity, validated as Kubernetes does."""
 
 FreeForm = Annotated[dict[str, Any], WithJsonSchema({"type": "object", "x-kubernetes-preserve-unknown-fields": True})]
 """An embedded Kubernetes object kept as is (a PodSpec, a ServiceSpec): the API server validates it when

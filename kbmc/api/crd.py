@@ -17,6 +17,7 @@ import yaml
 from kbmc.api.cluster import Cluster
 from kbmc.api.common import Model
 from kbmc.api.componentdefinition import ComponentDefinition
+from kbmc.api.componentversion import ComponentVersion
 from kbmc.api.dataplane import GROUP as KBMC_GROUP
 from kbmc.api.dataplane import DataPlane
 
@@ -72,6 +73,13 @@ RESOURCES = (
                  Column("SERVICE", "string", ".spec.serviceKind", "Kind of service it provides, e.g. etcd."),
                  Column("SERVICE-VERSION", "string", ".spec.serviceVersion",
                         "Version of the service its images run."),
+                 Column("STATUS", "string", ".status.phase",
+                        "Available, or Unavailable when invalid (status.message says why)."),
+                 Column("AGE", "date", ".metadata.creationTimestamp", "Time since it was created."),
+             ), categories=("kubeblocks", "kbmc")),
+    Resource(ComponentVersion, KUBEBLOCKS_GROUP, "ComponentVersion", "componentversions", ("cmpv",),
+             namespaced=False, columns=(
+                 Column("VERSIONS", "string", ".status.serviceVersions", "The releases' service versions."),
                  Column("STATUS", "string", ".status.phase",
                         "Available, or Unavailable when invalid (status.message says why)."),
                  Column("AGE", "date", ".metadata.creationTimestamp", "Time since it was created."),

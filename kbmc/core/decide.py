@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from kbmc.api.cluster import Cluster, InstanceStatus, PodPhase
+from kbmc.api.cluster import Cluster, ClusterComponentSpec, InstanceStatus, PodPhase
 from kbmc.api.componentdefinition import ComponentDefinition
-from kbmc.core import members, names, placement
+from kbmc.core import members, names, placement, versions
 from kbmc.core.build import ComponentInput, Manifest, build_cluster, check_names, check_volumes
 from kbmc.core.members import Member
 from kbmc.core.plan import Intent, Key, key_of, live_instances, outdated, plan_plane
@@ -62,6 +62,8 @@ class Prepared:
     """Ordinals at or above replicas stay recorded until their objects are gone."""
     record: dict[str, dict[int, str]] = field(default_factory=dict)
     """The ordinal record after refusing hand edits that contradict where instances live."""
+    choices: dict[str, versions.Choice] = field(default_factory=dict)
+    """Component -> the definition, service version and images it runs."""
     blocked: bool = False
 
 
@@ -280,25 +282,14 @@ def prepare_components(snap: Snapshot) -> Prepared:
     cluster = snap.cluster
     name = cluster.metadata.name or ""
     out = Prepared()
+    if not cluster.spec.component_specs:
+        out.problems.append(Problem("SpecValid", "NoComponents", "spec.componentSpecs: empty; kbmc runs "
+                                    "componentSpecs (shardingSpecs are not supported yet)"))
     definitions: dict[str, tuple[ComponentDefinition, list[ServicePlan]]] = {}
+    pins = versions.read_pins(cluster.metadata.annotations)
     for spec in cluster.spec.component_specs:
-        where = f"spec.componentSpecs[{spec.name}].componentDef"
-        definition = snap.definitions.get(spec.component_def)
-        if definition is None:
-            out.problems.append(Problem("SpecValid", "ComponentDefinitionNotFound",
-                                        f"{where}: ComponentDefinition {spec.component_def} not found"))
-        elif definition.status.phase == "Unavailable":
-            out.problems.append(Problem("SpecValid", "ComponentDefinitionInvalid",
-                                        f"{where}: ComponentDefinition {spec.component_def} is invalid: "
-                                        f"{definition.status.message}"))
-        else:
-            wanted, runs = spec.service_version, definition.spec.service_version
-            if wanted and wanted != runs:
-                out.problems.append(Problem("SpecValid", "ServiceVersionUnsupported", (
-                    f"spec.componentSpecs[{spec.name}].serviceVersion {wanted}: kbmc runs the images of "
-                    f"ComponentDefinition {spec.component_def} (serviceVersion {runs or 'unset'}) and cannot choose "
-                    "another (ComponentVersion is not supported yet): nothing is created or changed until it matches "
-                    "or is removed")))
+        definition = _chosen(snap, spec, pins.get(spec.name), out)
+        if definition is not None:
             try:
                 check_volumes(spec, definition)
                 plans = plan_services(spec, definition)
@@ -311,7 +302,7 @@ def prepare_components(snap: Snapshot) -> Prepared:
     annotation = cluster.metadata.annotations.get(names.PLACEMENT)
     try:
         if annotation is None:
-            replicas = max(s.replicas for s in cluster.spec.component_specs)
+            replicas = max((s.replicas for s in cluster.spec.component_specs), default=1)
             out.placement = placement.choose(snap.key, replicas, views, namespace)
         else:
             out.placement = placement.parse(annotation, names.PLACEMENT)
@@ -337,7 +328,8 @@ def prepare_components(snap: Snapshot) -> Prepared:
         planes = [*out.placement, *sorted(set(outside.values()))]
         ctx = _var_context(snap, planes, spec.name)
         try:
-            resolution = resolve(definition, plans, name, spec.name, assignment.planes, ctx)
+            resolution = resolve(definition, plans, name, spec.name, assignment.planes, ctx, namespace,
+                                 spec.replicas)
         except ComponentDefinitionError as exc:
             out.problems.append(Problem("SpecValid", "ComponentDefinitionInvalid", str(exc)))
             out.blocked = True
@@ -378,6 +370,11 @@ def record_patch(cluster: Cluster, prepared: Prepared) -> tuple[dict[str, dict[i
     text = placement.write_record(record)
     if meta.annotations.get(names.INSTANCES) != text:
         annotations[names.INSTANCES] = text
+    pins = versions.write_pins({c: (s.component_def or "", s.service_version or "", prepared.choices[s.name])
+                                for c, s in ((s.name, s) for s in cluster.spec.component_specs)
+                                if s.name in prepared.choices})
+    if meta.annotations.get(names.DEFINITIONS) != pins:
+        annotations[names.DEFINITIONS] = pins
     if not annotations and names.FINALIZER in meta.finalizers:
         return record, None
     patch: dict[str, Any] = {"metadata": {"resourceVersion": meta.resource_version}}
@@ -386,6 +383,39 @@ def record_patch(cluster: Cluster, prepared: Prepared) -> tuple[dict[str, dict[i
     if names.FINALIZER not in meta.finalizers:
         patch["metadata"]["finalizers"] = [*meta.finalizers, names.FINALIZER]
     return record, patch
+
+
+def _chosen(snap: Snapshot, spec: ClusterComponentSpec, pin: versions.Pin | None,
+            out: Prepared) -> ComponentDefinition | None:
+    """The definition a component runs, its containers' images those of the release chosen (``out.choices``);
+    None, with the problem in ``out``, when none fits."""
+    where = f"spec.componentSpecs[{spec.name}]"
+    if not spec.component_def:
+        out.problems.append(Problem("SpecValid", "ComponentDefinitionNotFound", (
+            f"{where}.componentDef: unset; kbmc needs a ComponentDefinition (componentDefRef with "
+            "clusterDefinitionRef, KubeBlocks' older ClusterDefinition API, is not supported)")))
+        return None
+    pinned = pin.resolved if pin and (pin.pattern, pin.wanted) == (spec.component_def, spec.service_version or "") \
+        else None
+    try:
+        choice = versions.choose(spec.component_def, spec.service_version, snap.definitions, snap.versions, pinned)
+    except versions.ChoiceError as exc:
+        field_ = "serviceVersion" if exc.reason != "ComponentDefinitionNotFound" else "componentDef"
+        out.problems.append(Problem("SpecValid", exc.reason, f"{where}.{field_}: {exc}"))
+        return None
+    definition = snap.definitions[choice.name]
+    if definition.status.phase == "Unavailable":
+        out.problems.append(Problem("SpecValid", "ComponentDefinitionInvalid", (
+            f"{where}.componentDef: ComponentDefinition {choice.name} is invalid: {definition.status.message}")))
+        return None
+    for cmpv in versions.compatible_versions(choice.name, snap.versions, snap.definitions):
+        if cmpv.status.phase == "Unavailable":
+            out.problems.append(Problem("SpecValid", "ComponentVersionInvalid", (
+                f"{where}.serviceVersion: ComponentVersion {cmpv.metadata.name} (for ComponentDefinition "
+                f"{choice.name}) is invalid: {cmpv.status.message}")))
+            return None
+    out.choices[spec.name] = choice
+    return versions.with_images(definition, choice.images)
 
 
 def _lookalikes(snap: Snapshot) -> tuple[list[Event], frozenset[tuple[str, Key]]]:

@@ -15,6 +15,9 @@ DELETION_POLICY = "kbmc.io/deletion-policy"
 """On a deleting Cluster: the terminationPolicy its deletion started under (it holds until the end; only a
 deletion refused by DoNotTerminate follows a change of the policy)."""
 SPEC_HASH = "kbmc.io/spec-hash"
+DEFINITIONS = "kbmc.io/definitions"
+"""Cluster annotation: per component, the ComponentDefinition and service version chosen for its componentDef
+and serviceVersion (``kbmc.core.versions``), kept while those are unchanged."""
 FINALIZER = "kbmc.io/cleanup"
 IN_USE = "kbmc.io/in-use"
 """Finalizer of a ComponentDefinition that Clusters use: its deletion waits until none does (as KubeBlocks')."""

@@ -89,7 +89,7 @@ class AgentConfig:
 
 
 def _command(action: Action | None, default_timeout: int) -> Command | None:
-    if action is None:
+    if action is None or action.exec_ is None:  # a definition with other actions is Unavailable
         return None
     return Command((*action.exec_.command, *action.exec_.args), action.timeout_seconds or default_timeout)
 

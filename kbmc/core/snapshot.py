@@ -11,6 +11,7 @@ from typing import Any
 
 from kbmc.api.cluster import Cluster
 from kbmc.api.componentdefinition import ComponentDefinition
+from kbmc.api.componentversion import ComponentVersion
 from kbmc.core.placement import PlaneView, Record
 from kbmc.core.plan import Key
 from kbmc.settings import IMAGE
@@ -59,10 +60,10 @@ class Snapshot:
     key: str
     """``namespace/name``."""
     cluster: Cluster
-    definitions: Mapping[str, ComponentDefinition | None]
-    """componentDef name -> the ComponentDefinition (None: not found), for every componentSpec."""
-    templates: Mapping[str, Mapping[str, str] | None]
-    """Script template ConfigMap name -> its files (None: not found), for every script of those definitions."""
+    definitions: Mapping[str, ComponentDefinition]
+    """Every ComponentDefinition, by name (componentDef may name several by prefix: ``kbmc.core.versions``)."""
+    templates: Mapping[str, Mapping[str, str]]
+    """Script template ConfigMap name -> its files, for every ConfigMap in the operator's namespace."""
     template_namespace: str
     """Where the script templates live (the operator's namespace)."""
     planes: Mapping[str, PlaneSnapshot]
@@ -75,6 +76,8 @@ class Snapshot:
     """The image of kbmc's agent in pods whose definition has lifecycle actions."""
     now: float = 0.0
     """When the snapshot was taken, in seconds since the epoch (the backoff between attempts of an action)."""
+    versions: Mapping[str, ComponentVersion] = field(default_factory=dict)
+    """Every ComponentVersion, by name."""
 
     def plane(self, name: str) -> PlaneSnapshot:
         """The data plane ``name``; one kbmc does not know is unusable and unavailable."""

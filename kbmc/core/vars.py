@@ -17,8 +17,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from kbmc.api.componentdefinition import ComponentDefinition, ServiceVarSelector
+from kbmc.api.componentdefinition import ComponentDefinition, ComponentVarSelector, ServiceVarSelector
+from kbmc.core.names import pod
 from kbmc.core.services import ServicePlan
+from kbmc.core.verdict import default_service
 from kbmc.errors import ComponentDefinitionError
 
 
@@ -51,22 +53,32 @@ class Context:
 
 
 def resolve(definition: ComponentDefinition, plans: list[ServicePlan], cluster: str, component: str,
-            ordinals: Mapping[int, str], ctx: Context) -> Resolution:
-    """``ordinals``: ordinal -> data plane."""
+            ordinals: Mapping[int, str], ctx: Context, namespace: str = "default",
+            replicas: int | None = None) -> Resolution:
+    """``ordinals``: ordinal -> data plane of the instances placed; ``replicas``: the component's (its instances
+    are ordinals 0 .. replicas-1 wherever they run, placed or waiting; default: those placed)."""
     out = Resolution()
     by_name = {p.name: p for p in plans}
     for var in definition.spec.vars:
-        ref = var.value_from.service_var_ref if var.value_from else None
+        source = var.value_from
+        if source is not None and source.component_var_ref is not None:
+            every = sorted(ordinals) if replicas is None else list(range(replicas))
+            value = _component_value(source.component_var_ref, cluster, component, every, namespace)
+            if value is not None:
+                out.env[var.name] = value
+            continue
+        ref = source.service_var_ref if source else None
         if ref is None:
             out.env[var.name] = var.value or ""
             continue
-        plan = by_name.get(ref.name)
+        service = ref.name or default_service(definition)
+        plan = by_name.get(service or "")
         if plan is None:
             if ref.optional:
                 continue
             raise ComponentDefinitionError(
-                f"ComponentDefinition {definition.metadata.name}: var {var.name} refers to service {ref.name}, "
-                "which this Cluster does not create")
+                f"ComponentDefinition {definition.metadata.name}: var {var.name} refers to service "
+                f"{service or '(default)'}, which this Cluster does not create")
         value, waiting, absent = _service_value(ref, plan, cluster, component, ordinals, ctx,
                                                 ctx.previous.get(var.name, ""))
         out.waiting.extend(w for w in waiting if w not in out.waiting)
@@ -77,6 +89,23 @@ def resolve(definition: ComponentDefinition, plans: list[ServicePlan], cluster: 
         if plan.pod_service:
             out.env[f"{var.name}_UNAVAILABLE"] = ",".join(absent)
     return out
+
+
+def _component_value(ref: ComponentVarSelector, cluster: str, component: str, ordinals: list[int],
+                     namespace: str) -> str | None:
+    """KubeBlocks' componentVarRef values (None: the selector asks for nothing)."""
+    pods = [pod(cluster, component, o) for o in ordinals]
+    if ref.component_name is not None:
+        return f"{cluster}-{component}"
+    if ref.short_name is not None:
+        return component
+    if ref.replicas is not None:
+        return str(len(ordinals))
+    if ref.instance_names is not None or ref.pod_names is not None:
+        return ",".join(pods)
+    if ref.pod_fqdns is not None:
+        return ",".join(f"{p}.{cluster}-{component}-headless.{namespace}.svc.cluster.local" for p in pods)
+    return None
 
 
 def _service_value(ref: ServiceVarSelector, plan: ServicePlan, cluster: str, component: str,

@@ -43,6 +43,7 @@ KINDS: Mapping[str, Kind] = {
     "RoleBinding": Kind("/apis/rbac.authorization.k8s.io/v1", "rolebindings"),
     "Cluster": Kind("/apis/apps.kubeblocks.io/v1alpha1", "clusters"),
     "ComponentDefinition": Kind("/apis/apps.kubeblocks.io/v1alpha1", "componentdefinitions", namespaced=False),
+    "ComponentVersion": Kind("/apis/apps.kubeblocks.io/v1alpha1", "componentversions", namespaced=False),
     "DataPlane": Kind("/apis/kbmc.io/v1alpha1", "dataplanes", namespaced=False),
     "ClusterRole": Kind("/apis/rbac.authorization.k8s.io/v1", "clusterroles", namespaced=False),
     "ClusterRoleBinding": Kind("/apis/rbac.authorization.k8s.io/v1", "clusterrolebindings", namespaced=False),

@@ -87,6 +87,10 @@ def build_registry(rt: Runtime) -> kopf.OperatorRegistry:
     def definition(event: kopf.RawEvent, **_: Any) -> None:
         rt.observe_definition(event.get("type") or "ADDED", dict(event["object"]))
 
+    @kopf.on.event("apps.kubeblocks.io", "v1alpha1", "componentversions", registry=registry)
+    def version(event: kopf.RawEvent, **_: Any) -> None:
+        rt.observe_version(event.get("type") or "ADDED", dict(event["object"]))
+
     @kopf.on.event("kbmc.io", "v1alpha1", "dataplanes", registry=registry)
     def dataplane(event: kopf.RawEvent, **_: Any) -> None:
         rt.observe_dataplane(event.get("type") or "ADDED", dict(event["object"]))

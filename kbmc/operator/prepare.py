@@ -9,12 +9,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kbmc.api.cluster import Cluster
+from kbmc.api.componentdefinition import ComponentDefinition
+from kbmc.api.componentversion import ComponentVersion
 from kbmc.core import names
 from kbmc.core.plan import Key
 from kbmc.core.snapshot import Obj, PlaneSnapshot, Snapshot
 from kbmc.kube.planes import NOT_SYNCED, Plane
 from kbmc.operator.dataplanes import DataPlanes
-from kbmc.operator.definitions import Definitions
+from kbmc.operator.definitions import Catalog
 from kbmc.operator.state import State
 from kbmc.operator.writes import Writes
 from kbmc.settings import Settings
@@ -26,7 +28,8 @@ class Parts:
 
     settings: Settings
     state: State
-    definitions: Definitions
+    definitions: Catalog[ComponentDefinition]
+    versions: Catalog[ComponentVersion]
     dataplanes: DataPlanes
     writes: Writes
     forget: Callable[[str], None]
@@ -39,17 +42,13 @@ def prepare(parts: Parts, key: str) -> tuple[Snapshot, dict[str, Plane]] | None:
     if body is None:
         return None
     cluster = Cluster.model_validate(body)
-    definitions = {s.component_def: parts.definitions.get(s.component_def) for s in cluster.spec.component_specs}
-    templates = {}
-    for definition in definitions.values():
-        for script in definition.spec.scripts if definition else []:
-            found = parts.state.templates.get(script.template_ref)
-            templates[script.template_ref] = dict(found.get("data") or {}) if found else None
+    templates = {name: found.get("data") or {} for name, found in parts.state.templates.copy().items()}
     handles = parts.dataplanes.all()
     planes = {name: plane_snapshot(plane, cluster) for name, plane in handles.items()}
     reported = parts.state.reported
     return Snapshot(
-        key=key, cluster=cluster, definitions=definitions, templates=templates,
+        key=key, cluster=cluster, definitions=parts.definitions.models(), versions=parts.versions.models(),
+        templates=templates,
         template_namespace=parts.settings.namespace, planes=planes,
         remembered=parts.state.records.get(cluster.metadata.uid or "", {}),
         reported=frozenset((n, k) for n, p in planes.items() for k in p.lookalikes if (n, k) in reported),

@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from functools import partial
 
+from kbmc.api.componentdefinition import ComponentDefinition
+from kbmc.api.componentversion import ComponentVersion
 from kbmc.api.dataplane import DataPlane
 from kbmc.core import names
 from kbmc.errors import ConflictError
@@ -21,7 +23,7 @@ from kbmc.kube.crds import Listing
 from kbmc.kube.informer import Informer, Obj, ended
 from kbmc.operator import definitions as definition_rules
 from kbmc.operator.dataplanes import DataPlanes
-from kbmc.operator.definitions import Definitions
+from kbmc.operator.definitions import Catalog
 from kbmc.operator.prepare import Parts
 from kbmc.operator.queue import WorkQueue
 from kbmc.operator.reconcile import run_pass
@@ -39,15 +41,18 @@ class Runtime:
         self.control = new_client(settings.kubeconfig or "", settings.context,
                                   agent=user_agent(f"operator {settings.identity}"), timeouts=settings.timeouts)
         self.state = State()
-        self.definitions = Definitions()
+        self.definitions = Catalog(ComponentDefinition)
+        self.versions = Catalog(ComponentVersion)
         self.queue = WorkQueue()
         self.writes = Writes(self.control, settings.status, self._echo)
         self.dataplanes = DataPlanes(settings.dataplanes, settings.timeouts, settings.status, self.writes,
                                      self.state.dataplanes.copy, self._plane_changed, self.enqueue_all)
-        self.parts = Parts(settings, self.state, self.definitions, self.dataplanes, self.writes, self._forget)
+        self.parts = Parts(settings, self.state, self.definitions, self.versions, self.dataplanes, self.writes,
+                           self._forget)
         self._reported_failure: dict[str, float] = {}
-        self._unwritten: set[str] = set()
-        """ComponentDefinitions whose status write the control plane did not take."""
+        self._unwritten: set[tuple[str, str]] = set()
+        """(kind, name) of ComponentDefinitions and ComponentVersions whose status write the control plane did not
+        take."""
         self.crds_terminating: set[str] = set()
         """Kinds whose CRD is being deleted (``watches.CrdWatch``): their objects keep no finalizer of kbmc's, or
         the CRD's deletion would wait for them."""
@@ -123,6 +128,7 @@ class Runtime:
         held: Callable[[], dict[str, Obj]]
         observe, held = {"DataPlane": (self.observe_dataplane, self.state.dataplanes.copy),
                          "ComponentDefinition": (self.observe_definition, self.definitions.bodies),
+                         "ComponentVersion": (self.observe_version, self.versions.bodies),
                          "Cluster": (self.observe_cluster, self.state.clusters.copy)}[kind]
         listed = set()
         for item in listing.items:
@@ -156,20 +162,38 @@ class Runtime:
         if not self.definitions.observe(event, body):
             return
         if event == "DELETED":
-            self._unwritten.discard(body["metadata"]["name"])
+            self._unwritten.discard(("ComponentDefinition", body["metadata"]["name"]))
         else:
             self._check_definition(body)
+        for version in self.versions.bodies().values():  # a version's verdict depends on the definitions
+            self._check_version(version)
+        self.enqueue_all()
+
+    def observe_version(self, event: str, body: Obj) -> None:
+        if not self.versions.observe(event, body):
+            return
+        if event == "DELETED":
+            self._unwritten.discard(("ComponentVersion", body["metadata"]["name"]))
+        else:
+            self._check_version(body)
         self.enqueue_all()
 
     def _check_definition(self, body: Obj) -> None:
-        """Write a ComponentDefinition's status if it should change; one the control plane does not take is
-        tried again (``_rewrite_loop``): no later event may come to do it."""
         name = body["metadata"]["name"]
-        status = definition_rules.check(body, self.settings.namespace, self._users().get(name, []))
-        if status is None or self.writes.definition_status(name, status):
-            self._unwritten.discard(name)
+        self._write_verdict("ComponentDefinition", name, definition_rules.check(
+            body, self.settings.namespace, self._users().get(name, [])))
+
+    def _check_version(self, body: Obj) -> None:
+        self._write_verdict("ComponentVersion", body["metadata"]["name"],
+                            definition_rules.check_version(body, self.definitions.models()))
+
+    def _write_verdict(self, kind: str, name: str, status: dict[str, object] | None) -> None:
+        """Write a ComponentDefinition's or ComponentVersion's status if it should change; one the control plane
+        does not take is tried again (``_rewrite_loop``): no later event may come to do it."""
+        if status is None or self.writes.catalog_status(kind, name, status):
+            self._unwritten.discard((kind, name))
         else:
-            self._unwritten.add(name)
+            self._unwritten.add((kind, name))
 
     def _users(self) -> dict[str, list[str]]:
         """ComponentDefinition name -> the Clusters (namespace/name) whose components name it and so hold its
@@ -200,12 +224,15 @@ class Runtime:
     def _rewrite_loop(self) -> None:
         while not self._stop.wait(self.settings.status.rewrite_interval):
             self._sync_usage()
-            bodies = self.definitions.bodies()
-            for name in list(self._unwritten):
-                if name in bodies:
-                    self._check_definition(bodies[name])
+            bodies = {"ComponentDefinition": self.definitions.bodies(), "ComponentVersion": self.versions.bodies()}
+            for kind, name in list(self._unwritten):
+                body = bodies[kind].get(name)
+                if body is None:
+                    self._unwritten.discard((kind, name))
+                elif kind == "ComponentDefinition":
+                    self._check_definition(body)
                 else:
-                    self._unwritten.discard(name)
+                    self._check_version(body)
 
     def observe_dataplane(self, event: str, body: Obj) -> None:
         if self.state.observe_dataplane(event, body):

@@ -27,7 +27,7 @@ from kbmc.operator import metrics
 from kbmc.operator.runtime import Runtime
 
 log = logging.getLogger("kbmc.operator.watches")
-KINDS = ("DataPlane", "ComponentDefinition", "Cluster")
+KINDS = ("DataPlane", "ComponentDefinition", "ComponentVersion", "Cluster")
 """The kinds kopf watches, in the order a catching-up runtime takes them in (what Clusters refer to first)."""
 TRANSIENT = (APIError, APISessionClosed, WatchingError, aiohttp.ClientError, TimeoutError, OSError)
 """What stops kopf's watches because of the API server (kopf's own error types): the watches start again."""

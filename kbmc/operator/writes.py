@@ -146,12 +146,13 @@ class Writes:
             log.warning("componentdefinition=%s finalizers not written: %s", meta["name"], exc)
             return False
 
-    def definition_status(self, name: str, status: dict[str, Any]) -> bool:
-        """Merge ``status`` into a ComponentDefinition's; False when the control plane did not take it."""
+    def catalog_status(self, kind: str, name: str, status: dict[str, Any]) -> bool:
+        """Merge ``status`` into a ComponentDefinition's or ComponentVersion's; False when the control plane did
+        not take it."""
         try:
-            rest.call(self.control, "PATCH", rest.path("ComponentDefinition", name=name, subresource="status"),
+            rest.call(self.control, "PATCH", rest.path(kind, name=name, subresource="status"),
                       body={"status": status}, content_type=rest.MERGE_PATCH)
             return True
         except KbmcError as exc:
-            log.warning("componentdefinition=%s status write failed: %s", name, exc)
+            log.warning("%s=%s status write failed: %s", kind.lower(), name, exc)
             return False

@@ -47,7 +47,7 @@ def test_install_dry_run_prints_every_manifest_and_touches_nothing(tmp_path: Pat
     assert result.returncode == 0, result.stderr
     documents = [d for d in yaml.safe_load_all(result.stdout) if d]
     kinds = [d["kind"] for d in documents]
-    assert kinds.count("CustomResourceDefinition") == 3 and kinds.count("DataPlane") == 2
+    assert kinds.count("CustomResourceDefinition") == 4 and kinds.count("DataPlane") == 2
     assert kinds[-1] == "ClusterRole", "the data planes' ClusterRole, last"
     deployment = next(d for d in documents if d["kind"] == "Deployment")
     pod = deployment["spec"]["template"]["spec"]

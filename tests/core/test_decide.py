@@ -18,6 +18,7 @@ from kbmc.core.decide import Again, after_apply, cleanup_after_apply, decide, de
 from kbmc.core.plan import key_of
 from kbmc.core.snapshot import PlaneSnapshot, Snapshot
 from kbmc.core.status import compute
+from kbmc.core.versions import Choice, write_pins
 from kbmc.settings import QueueSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,7 +81,10 @@ def answered(objects: dict[str, list[dict[str, Any]]], plane: str, pod: str, req
 
 
 def recorded(c: Cluster, record: dict[int, str]) -> Cluster:
-    annotations = {**c.metadata.annotations, names.INSTANCES: placement.write_record({"etcd": record})}
+    """``c`` as kbmc left it: its ordinal record, the definition it chose, the finalizer."""
+    chosen = Choice("etcd-0.9.0", DEFINITION.spec.service_version or "")
+    annotations = {**c.metadata.annotations, names.INSTANCES: placement.write_record({"etcd": record}),
+                   names.DEFINITIONS: write_pins({"etcd": ("etcd-0.9.0", "", chosen)})}
     return c.model_copy(update={"metadata": c.metadata.model_copy(update={"annotations": annotations,
                                                                           "finalizers": [names.FINALIZER]})})
 
@@ -184,12 +188,12 @@ def test_a_data_plane_still_listing_is_looked_at_again_soon() -> None:
 
 def test_an_unknown_definition_blocks_everything() -> None:
     snap = snapshot(cluster())
-    snap = Snapshot(**{**snap.__dict__, "definitions": {"etcd-0.9.0": None}})
+    snap = Snapshot(**{**snap.__dict__, "definitions": {}})
     decision = decide(snap, QUEUE)
     assert decision.metadata is None and decision.intents == {} and decision.record is None
     seen, again = after_apply(snap, decision, {}, {})
     assert seen.blocked and again == Again()
-    assert "ComponentDefinition etcd-0.9.0 not found" in seen.problems[0].message
+    assert "no ComponentDefinition is named etcd-0.9.0 or matches it" in seen.problems[0].message
 
 
 def test_a_service_version_kbmc_cannot_choose_is_reported() -> None:

@@ -1,5 +1,5 @@
-"""A ComponentDefinition's status from its content: what makes it Unavailable, and what kbmc says it does not act
-on yet (never dropped silently)."""
+"""A ComponentDefinition's status from its content: Available only when kbmc acts on every part of it; each part
+it does not act on yet is named (never dropped silently)."""
 
 from __future__ import annotations
 
@@ -16,16 +16,22 @@ ETCD: dict[str, Any] = {**yaml.safe_load((ROOT / "addons/etcd/componentdefinitio
 ETCD["metadata"] = {**ETCD["metadata"], "generation": 2}
 
 
-def test_the_addon_is_available_and_says_what_kbmc_does_not_act_on_yet() -> None:
+def test_the_addon_is_available_and_a_part_kbmc_does_not_run_makes_a_definition_unavailable() -> None:
     status = check(ETCD, "kb-system")
     assert status is not None and status["phase"] == "Available" and status["observedGeneration"] == 2
     assert status["message"] is None, "kbmc acts on every field of its own addon"
     assert check({**ETCD, "status": status}, "kb-system") is None, "written once, not on every event"
     body = copy.deepcopy(ETCD)
     body["spec"]["lifecycleActions"]["dataDump"] = {"customHandler": {"exec": {"command": ["true"]}}}
-    noted = check(body, "kb-system")
-    assert noted is not None
-    assert noted["message"] == "not acted on by kbmc yet: spec.lifecycleActions.dataDump (not run)"
+    body["spec"]["configs"] = [{"name": "conf", "templateRef": "etcd-conf", "volumeName": "conf"}]
+    body["spec"]["vars"].append({"name": "PASSWORD", "valueFrom": {"credentialVarRef": {"name": "root",
+                                                                                        "password": "Required"}}})
+    refused = check(body, "kb-system")
+    assert refused is not None and refused["phase"] == "Unavailable"
+    assert refused["message"] == (
+        "spec.configs: config templates are not supported yet; spec.vars[PASSWORD].valueFrom.credentialVarRef: not "
+        "supported yet (kbmc resolves serviceVarRef, componentVarRef); spec.lifecycleActions.dataDump: not run by "
+        "kbmc yet")
 
 
 def test_actions_and_role_selectors_naming_what_the_definition_has_not_make_it_unavailable() -> None:
@@ -50,9 +56,12 @@ def test_a_var_naming_no_service_or_a_script_elsewhere_makes_it_unavailable() ->
     assert "spec.scripts[etcd-scripts].namespace other" in message and "kb-system" in message
 
 
-def test_a_var_of_another_definition_is_reported() -> None:
+def test_a_var_of_another_definition_makes_it_unavailable_and_its_own_by_prefix_does_not() -> None:
     body = copy.deepcopy(ETCD)
     body["spec"]["vars"][0]["valueFrom"]["serviceVarRef"]["compDef"] = "postgresql"
     status = check(body, "kb-system")
+    assert status is not None and status["phase"] == "Unavailable"
+    assert "compDef postgresql: vars of other components are not supported yet" in str(status["message"])
+    body["spec"]["vars"][0]["valueFrom"]["serviceVarRef"]["compDef"] = "etcd"  # a prefix of its own name
+    status = check(body, "kb-system")
     assert status is not None and status["phase"] == "Available"
-    assert "compDef postgresql" in str(status["message"])
