@@ -415,6 +415,10 @@ class ComponentStatus(Model):
     every instance is ready; Creating when none is, Updating when some are."""
     instances: list[InstanceStatus] = Field(default_factory=list)
     """One entry per instance, by ordinal: where it is placed and how its Pod is."""
+    component_def: str | None = None
+    """The ComponentDefinition it runs (componentDef may name several by prefix)."""
+    service_version: str | None = None
+    """The service version it runs, whose images its containers have."""
 
 
 class ClusterStatus(Model):
@@ -429,7 +433,8 @@ class ClusterStatus(Model):
     components: dict[str, ComponentStatus] = Field(default_factory=dict)
     """Component name -> its phase and instances."""
     conditions: Conditions = Field(default_factory=list)
-    """Unique by type: Ready (always present), and PlacementValid, SpecValid, DataPlanesAvailable,
+    """Unique by type: Ready (always present), and PlacementValid, SpecValid, FieldsSupported (fields kept but
+    not acted on yet, each named), DataPlanesAvailable,
     DataPlanesReachable, AddressesResolved, ResourcesApplied, Updated (a rolling change or membership change
     under way, held, or an action failed), RolesProbed (a pod's roleProbe fails or prints an unknown role) and
     DeletionAllowed once they have been False."""

@@ -229,7 +229,8 @@ class ComponentService(Model):
     name: Annotated[str, Field(pattern=DNS_LABEL, max_length=25)]
     """Service name, unique in the definition; what a Cluster's services[].name and serviceVarRef.name name."""
     service_name: Annotated[str, Field(pattern=DNS_LABEL, max_length=25)] | None = None
-    """Suffix of the Service name; defaults to name."""
+    """Suffix of the Service name, ``<cluster>-<component>-<serviceName>``; unset: the Service is
+    ``<cluster>-<component>`` (pod services ``<cluster>-<component>-<ordinal>``), as KubeBlocks names them."""
     spec: ServiceSpec
     """A corev1.ServiceSpec, copied into every copy of the Service; kbmc sets type (the Cluster's serviceType,
     ClusterIP by default), selector and, for LoadBalancer pod services, externalTrafficPolicy Local."""
@@ -565,8 +566,9 @@ class ComponentDefinitionSpec(Model):
     (kubeblocks.io/role) and orders updates (writable roles last)."""
     update_strategy: Literal["Serial", "BestEffortParallel", "Parallel"] | None = None
     """The order pods are replaced in when their spec changes: Serial (one at a time, each Ready and with a role
-    before the next), BestEffortParallel (as many at once as keep a majority of the voting members Ready; the
-    default) or Parallel (all at once). Writable roles (the leader) last, after a switchover away."""
+    before the next; the default, as KubeBlocks'), BestEffortParallel (as many at once as keep a majority of the
+    voting members Ready) or Parallel (all at once). Writable roles (the leader) last, after a switchover away;
+    a Cluster component's updateStrategy overrides it."""
     policy_rules: list[PolicyRule] = Field(default_factory=list)
     """Rules kbmc grants in every data plane through the Role ``kb-<cluster>`` (one per Cluster, with the rules
     of all its components), bound to the ServiceAccount ``kb-<cluster>``."""

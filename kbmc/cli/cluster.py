@@ -239,10 +239,12 @@ def _withdraw(api: Api, namespace: str, name: str) -> None:
 def _writable_roles(api: Api, cluster: dict[str, Any], component: str) -> set[str]:
     """The roles of ``component``'s definition that are writable (the leader, the primary)."""
     spec = next(c for c in cluster["spec"]["componentSpecs"] if c["name"] == component)
+    chosen = (((cluster.get("status") or {}).get("components") or {}).get(component) or {}).get("componentDef")
+    name = chosen or spec.get("componentDef")  # componentDef may name several by prefix: the one kbmc chose
     try:
-        definition = rest.call(api, "GET", rest.path("ComponentDefinition", name=spec["componentDef"]))
+        definition = rest.call(api, "GET", rest.path("ComponentDefinition", name=name))
     except NotFoundError as exc:
-        raise UsageError(f"ComponentDefinition {spec['componentDef']} not found") from exc
+        raise UsageError(f"ComponentDefinition {name} not found") from exc
     return {r["name"] for r in definition["spec"].get("roles") or [] if r.get("writable")}
 
 

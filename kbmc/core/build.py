@@ -19,7 +19,7 @@ from typing import Any
 from kbmc.api.cluster import Cluster, ClusterComponentSpec
 from kbmc.api.common import DNS_LABEL
 from kbmc.api.componentdefinition import ComponentDefinition
-from kbmc.core import names, sidecar
+from kbmc.core import names, scheduling, sidecar
 from kbmc.core.members import RESTART, ROLE
 from kbmc.core.services import ServicePlan
 from kbmc.errors import ClusterSpecError
@@ -136,13 +136,17 @@ def build_cluster(cluster: Cluster, components: list[ComponentInput],
                     "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": account},
                     "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}]})
     for comp in components:
-        for plane, manifest in _component(name, namespace, uid, comp, service_defaults, agent_image):
+        placing = scheduling.pod_fields(cluster, comp.spec) or {}
+        if cluster.spec.runtime_class_name:
+            placing["runtimeClassName"] = cluster.spec.runtime_class_name
+        for plane, manifest in _component(name, namespace, uid, comp, service_defaults, agent_image, placing):
             put(plane, manifest)
     return {p: sorted(ms, key=lambda m: KIND_ORDER.index(m["kind"])) for p, ms in out.items()}
 
 
 def _component(cluster: str, namespace: str, uid: str, comp: ComponentInput,
-               service_defaults: Mapping[str, Mapping[str, str]], agent_image: str) -> list[tuple[str, Manifest]]:
+               service_defaults: Mapping[str, Mapping[str, str]], agent_image: str,
+               placing: dict[str, Any]) -> list[tuple[str, Manifest]]:
     spec = comp.spec
     labels = names.labels(cluster, uid, spec.name)
     out: list[tuple[str, Manifest]] = []
@@ -164,10 +168,10 @@ def _component(cluster: str, namespace: str, uid: str, comp: ComponentInput,
         for template in spec.volume_claim_templates:
             out.append((plane, {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
                                 "metadata": _meta(names.pvc(template.name, cluster, spec.name, ordinal), namespace,
-                                                  instance_labels),
+                                                  {**template.labels, **instance_labels}, template.annotations),
                                 "spec": template.spec.dump()}))
         if ordinal not in comp.held:
-            out.append((plane, _pod(cluster, namespace, comp, ordinal, instance_labels, agent_image)))
+            out.append((plane, _pod(cluster, namespace, uid, comp, ordinal, instance_labels, agent_image, placing)))
     return out
 
 
@@ -197,10 +201,20 @@ def _services(cluster: str, namespace: str, labels: Mapping[str, str], comp: Com
     return out
 
 
-def _pod(cluster: str, namespace: str, comp: ComponentInput, ordinal: int, labels: Mapping[str, str],
-         agent_image: str) -> Manifest:
+def _placeholders(values: Mapping[str, str], cluster: str, component: str, namespace: str, uid: str
+                  ) -> dict[str, str]:
+    """A definition's labels or annotations with KubeBlocks' placeholders replaced."""
+    known = {"$(KB_CLUSTER_NAME)": cluster, "$(KB_COMP_NAME)": component, "$(KB_NAMESPACE)": namespace,
+             "$(KB_CLUSTER_UID_POSTFIX_8)": uid[-8:], "$(KB_CLUSTER_COMP_NAME)": f"{cluster}-{component}"}
+    pattern = re.compile("|".join(re.escape(p) for p in known))
+    return {key: pattern.sub(lambda m: known[m.group(0)], value) for key, value in values.items()}
+
+
+def _pod(cluster: str, namespace: str, uid: str, comp: ComponentInput, ordinal: int, labels: Mapping[str, str],
+         agent_image: str, placing: dict[str, Any]) -> Manifest:
     spec = comp.spec
     pod_spec = comp.definition.spec.runtime.dump()
+    scheduling.apply(pod_spec, placing)
     env_from = {"configMapRef": {"name": names.env_config_map(cluster, spec.name)}}
     extra_env = [e.dump() for e in spec.env]
     for index, container in enumerate(pod_spec["containers"]):
@@ -209,7 +223,7 @@ def _pod(cluster: str, namespace: str, comp: ComponentInput, ordinal: int, label
             container["env"] = [*container.get("env", []), *extra_env]
         if index == 0 and (spec.resources.limits or spec.resources.requests):
             container["resources"] = spec.resources.dump()
-    volumes = list(pod_spec.get("volumes", []))
+    volumes = [*pod_spec.get("volumes", []), *spec.volumes]
     for template in spec.volume_claim_templates:
         volumes.append({"name": template.name, "persistentVolumeClaim": {
             "claimName": names.pvc(template.name, cluster, spec.name, ordinal)}})
@@ -231,8 +245,10 @@ def _pod(cluster: str, namespace: str, comp: ComponentInput, ordinal: int, label
     pod_spec["hostname"] = names.pod(cluster, spec.name, ordinal)
     restart = spec.annotations.get(RESTART)  # a restart asked for changes the hash, so every pod is replaced
     hashed = {**pod_spec, RESTART: restart} if restart else pod_spec
-    annotations = {**spec.annotations, **extra, names.SPEC_HASH: spec_hash(hashed)}
+    given = comp.definition.spec
+    annotations = {**_placeholders(given.annotations, cluster, spec.name, namespace, uid), **spec.annotations,
+                   **extra, names.SPEC_HASH: spec_hash(hashed)}
+    pod_labels = {**_placeholders(given.labels, cluster, spec.name, namespace, uid), **spec.labels, **labels}
     return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": _meta(names.pod(cluster, spec.name, ordinal), namespace, {**spec.labels, **labels},
-                              annotations),
+            "metadata": _meta(names.pod(cluster, spec.name, ordinal), namespace, pod_labels, annotations),
             "spec": pod_spec}

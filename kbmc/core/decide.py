@@ -24,6 +24,7 @@ from kbmc.core.services import ServicePlan, ingress_addresses, plan_services
 from kbmc.core.snapshot import PlaneSnapshot, Snapshot
 from kbmc.core.status import Event, Observation, Problem
 from kbmc.core.vars import Context, SeenService, resolve
+from kbmc.core.verdict import unsupported_fields
 from kbmc.errors import ClusterSpecError, ComponentDefinitionError, PlacementError
 from kbmc.settings import QueueSettings
 
@@ -98,6 +99,11 @@ def decide(snap: Snapshot, queue: QueueSettings) -> Decision:
     events, reported = _lookalikes(snap)
     prepared = prepare_components(snap)
     seen.problems.extend(prepared.problems)
+    unsupported = unsupported_fields(cluster)
+    if unsupported:
+        seen.problems.append(Problem("FieldsSupported", "NotSupported", (
+            "kept, not acted on by kbmc yet: " + "; ".join(unsupported))))
+    seen.definitions = {c: (ch.name, ch.service_version) for c, ch in prepared.choices.items()}
     if prepared.blocked:
         seen.blocked = True
         return Decision(seen, prepared, events=events, reported=reported)
@@ -414,8 +420,18 @@ def _chosen(snap: Snapshot, spec: ClusterComponentSpec, pin: versions.Pin | None
                 f"{where}.serviceVersion: ComponentVersion {cmpv.metadata.name} (for ComponentDefinition "
                 f"{choice.name}) is invalid: {cmpv.status.message}")))
             return None
+    limit = definition.spec.replicas_limit
+    if limit is not None and not limit.min_replicas <= spec.replicas <= limit.max_replicas:
+        out.problems.append(Problem("SpecValid", "ReplicasOutOfLimit", (
+            f"{where}.replicas {spec.replicas}: ComponentDefinition {choice.name} allows "
+            f"{limit.min_replicas} to {limit.max_replicas}")))
+        return None
     out.choices[spec.name] = choice
-    return versions.with_images(definition, choice.images)
+    definition = versions.with_images(definition, choice.images)
+    if spec.update_strategy and spec.update_strategy != definition.spec.update_strategy:
+        definition = definition.model_copy(update={"spec": definition.spec.model_copy(update={
+            "update_strategy": spec.update_strategy})})
+    return definition
 
 
 def _lookalikes(snap: Snapshot) -> tuple[list[Event], frozenset[tuple[str, Key]]]:

@@ -293,7 +293,7 @@ def _rollout(step: Step, definition: ComponentDefinition, generation: int, live:
     """Replace outdated pods under the update strategy, the writable role last (after a switchover away from
     it); a member in a data plane kbmc cannot work on now holds the whole rollout."""
     outdated = [m for m in live if m.pod is not None and not m.deleting and not m.current]
-    strategy = definition.spec.update_strategy or "BestEffortParallel"
+    strategy = definition.spec.update_strategy or "Serial"
     done = sum(1 for m in live if m.pod is not None and m.current and not m.deleting)
     if not outdated:
         going = [m.name for m in live if m.deleting]

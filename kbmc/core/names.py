@@ -51,11 +51,13 @@ def script_config_map(cluster: str, component: str, script: str) -> str:
 
 
 def service(cluster: str, component: str, service_name: str) -> str:
-    return f"{cluster}-{component}-{service_name}"
+    """``<cluster>-<component>-<serviceName>``; ``<cluster>-<component>`` for a service without serviceName (as
+    KubeBlocks names them)."""
+    return f"{cluster}-{component}-{service_name}" if service_name else f"{cluster}-{component}"
 
 
 def pod_service(cluster: str, component: str, service_name: str, ordinal: int) -> str:
-    return f"{cluster}-{component}-{service_name}-{ordinal}"
+    return f"{service(cluster, component, service_name)}-{ordinal}"
 
 
 def account(cluster: str) -> str:

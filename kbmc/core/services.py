@@ -18,7 +18,8 @@ class ServicePlan:
     name: str
     """The definition's service name (what serviceVarRef names)."""
     suffix: str
-    """Part of the Service's object name (serviceName, or name)."""
+    """Part of the Service's object name: serviceName ("" when unset: the Service is ``<cluster>-<component>``,
+    as KubeBlocks names it)."""
     type: Literal["ClusterIP", "NodePort", "LoadBalancer"]
     annotations: dict[str, str]
     pod_service: bool
@@ -48,7 +49,7 @@ def plan_services(component: ClusterComponentSpec, definition: ComponentDefiniti
         override = overrides.get(name)
         if service.disable_auto_provision and override is None:
             continue
-        annotations = dict(override.annotations) if override else {}
+        annotations = {**service.annotations, **(override.annotations if override else {})}
         placement = annotations.pop(names.SERVICE_PLACEMENT, "mirror")
         if placement not in ("unique", "mirror"):
             raise ClusterSpecError(f"{where}[{name}].annotations[{names.SERVICE_PLACEMENT}]: {placement!r} is "
@@ -57,7 +58,7 @@ def plan_services(component: ClusterComponentSpec, definition: ComponentDefiniti
                            else service.pod_service)
         spec = service.spec.dump()
         plans.append(ServicePlan(
-            name=name, suffix=service.service_name or name, type=override.service_type if override else "ClusterIP",
+            name=name, suffix=service.service_name or "", type=override.service_type if override else "ClusterIP",
             annotations=annotations, pod_service=pod_service, placement=placement,  # type: ignore[arg-type]
             spec=spec, role=service.role_selector))
     return plans

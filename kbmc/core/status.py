@@ -37,14 +37,18 @@ class Observation:
     """Some instances are in a data plane that is unavailable or unreachable."""
     updating: bool = False
     """A rolling change or a membership change is under way (or held)."""
+    definitions: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Component -> the ComponentDefinition and service version it runs."""
 
 
 PROGRESS = frozenset({"WaitingForAddresses", "CleanupInProgress", "Deleting", "Updating"})
 """Reasons that describe expected progress: shown in conditions only. Every other problem is a Warning event,
 posted again whenever its message changes; a Cluster becoming Ready is a Normal event."""
-CONDITION_TYPES = ("Ready", "PlacementValid", "SpecValid", "DataPlanesAvailable", "DataPlanesReachable",
-                   "AddressesResolved", "ResourcesApplied", "Updated", "RolesProbed", "DeletionAllowed")
+CONDITION_TYPES = ("Ready", "PlacementValid", "SpecValid", "FieldsSupported", "DataPlanesAvailable",
+                   "DataPlanesReachable", "AddressesResolved", "ResourcesApplied", "Updated", "RolesProbed",
+                   "DeletionAllowed")
 OK_REASONS = {"Ready": "AllInstancesReady", "PlacementValid": "Valid", "SpecValid": "Valid",
+              "FieldsSupported": "Supported",
               "DataPlanesAvailable": "Available", "DataPlanesReachable": "Reachable",
               "AddressesResolved": "Resolved", "ResourcesApplied": "Applied", "Updated": "UpToDate",
               "RolesProbed": "Probed", "DeletionAllowed": "Allowed"}
@@ -84,7 +88,9 @@ def compute(previous: ClusterStatus, seen: Observation, now: str) -> tuple[Clust
             events.append(("Normal", "Ready", "all instances are ready"))
     phase = _phase(previous.phase, seen, all_ready)
     components = {
-        name: ComponentStatus(phase=_component_phase(items, seen), instances=items)
+        name: ComponentStatus(phase=_component_phase(items, seen), instances=items,
+                              component_def=seen.definitions.get(name, (None, None))[0],
+                              service_version=seen.definitions.get(name, (None, None))[1] or None)
         for name, items in seen.components.items()
     }
     status = ClusterStatus(observed_generation=seen.generation, phase=phase, components=components,

@@ -78,19 +78,21 @@ def _var_problems(definition: ComponentDefinition, var: Var) -> list[str]:
         names = [s.name for s in definition.spec.services]
         if service.name is None and default_service(definition) is None:
             problems.append(f"{where}.valueFrom.serviceVarRef: no name, and the definition has no default service "
-                            "(one without serviceName, or its only one)")
+                            "(one without serviceName, its only one, or its only pod service)")
         elif service.name is not None and service.name not in names:
             problems.append(f"{where}.valueFrom.serviceVarRef.name: no service named {service.name}")
     return problems
 
 
 def default_service(definition: ComponentDefinition) -> str | None:
-    """The service a serviceVarRef without a name means: the one without serviceName, else the only one."""
+    """The service a serviceVarRef without a name means, as KubeBlocks finds it: the one without serviceName
+    (Service ``<cluster>-<component>``), else the only one, else the only pod service (KubeBlocks takes the
+    Services named ``<cluster>-<component>-*`` for pod services)."""
     services = definition.spec.services
-    unnamed = [s.name for s in services if not s.service_name]
-    if len(unnamed) == 1:
-        return unnamed[0]
-    return services[0].name if len(services) == 1 else None
+    for candidates in ([s for s in services if not s.service_name], services, [s for s in services if s.pod_service]):
+        if len(candidates) == 1:
+            return candidates[0].name
+    return None
 
 
 def _action_problems(definition: ComponentDefinition) -> list[str]:

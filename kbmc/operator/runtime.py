@@ -15,7 +15,7 @@ from functools import partial
 from kbmc.api.componentdefinition import ComponentDefinition
 from kbmc.api.componentversion import ComponentVersion
 from kbmc.api.dataplane import DataPlane
-from kbmc.core import names
+from kbmc.core import names, versions
 from kbmc.errors import ConflictError
 from kbmc.kube import rest
 from kbmc.kube.client import new_client, user_agent
@@ -202,8 +202,10 @@ class Runtime:
         if "ComponentDefinition" in self.crds_terminating:
             return out
         for key, body in sorted(self.state.clusters.copy().items()):
+            pins = versions.read_pins(body["metadata"].get("annotations") or {})
             for spec in (body.get("spec") or {}).get("componentSpecs") or []:
-                out.setdefault(str(spec.get("componentDef")), []).append(key)
+                pin = pins.get(spec.get("name"))
+                out.setdefault(pin.resolved[0] if pin else str(spec.get("componentDef")), []).append(key)
         return out
 
     def _sync_usage(self) -> None:

@@ -46,7 +46,9 @@ def operator_manifests(namespace: str) -> list[Manifest]:
     (the kubeconfig Secret, the addons' script templates, the leader Lease)."""
     cluster_rules = [
         {"apiGroups": ["apps.kubeblocks.io"], "resources": ["clusters"], "verbs": ["get", "list", "watch", "patch"]},
-        {"apiGroups": ["apps.kubeblocks.io"], "resources": ["clusters/status", "componentdefinitions/status"],
+        {"apiGroups": ["apps.kubeblocks.io"], "resources": ["componentversions"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["apps.kubeblocks.io"], "resources": ["clusters/status", "componentdefinitions/status",
+                                                            "componentversions/status"],
          "verbs": ["get", "patch"]},
         {"apiGroups": ["apps.kubeblocks.io"], "resources": ["componentdefinitions"],
          "verbs": ["get", "list", "watch", "patch"]},  # patch: the in-use finalizer

@@ -10,8 +10,9 @@ from typing import Any
 
 import yaml
 
-from kbmc.api.cluster import Cluster
+from kbmc.api.cluster import Cluster, PodAntiAffinity
 from kbmc.api.componentdefinition import ComponentDefinition
+from kbmc.api.componentversion import ComponentVersion
 from kbmc.core import members, names, placement
 from kbmc.core.build import build_cluster
 from kbmc.core.decide import Again, after_apply, cleanup_after_apply, decide, decide_cleanup, record_refused
@@ -53,12 +54,12 @@ def snapshot(c: Cluster, objects: dict[str, list[dict[str, Any]]] | None = None,
                             for n in PLANES})
 
 
-def converged(c: Cluster) -> dict[str, list[dict[str, Any]]]:
+def converged(c: Cluster, **catalog: Any) -> dict[str, list[dict[str, Any]]]:
     """What a converged Cluster has in each data plane: every object it wants (pods once the peer Services have
-    addresses), Pods Running and Ready."""
+    addresses), Pods Running and Ready. ``catalog``: definitions and versions instead of the addon's."""
     out: dict[str, list[dict[str, Any]]] = {}
     for _ in range(2):  # the Services and their addresses, then everything
-        prepared = decide(snapshot(c, out), QUEUE).prepared
+        prepared = decide(Snapshot(**{**snapshot(c, out).__dict__, **catalog}), QUEUE).prepared
         out = {}
         for plane, manifests in build_cluster(c, prepared.components, {}).items():
             for manifest in copy.deepcopy(manifests):
@@ -102,7 +103,7 @@ def test_a_new_cluster_records_before_it_creates_and_its_pods_wait_for_their_pee
     assert all(i.action == "create" for items in decision.intents.values() for i in items)
     assert not any(i.kind == "Pod" for items in decision.intents.values() for i in items), \
         "no pod before the addresses its peers are told are known"
-    assert {i.name for i in decision.intents["k8s-2"] if i.kind == "Service"} == {"c-etcd-default", "c-etcd-peer-1"}
+    assert {i.name for i in decision.intents["k8s-2"] if i.kind == "Service"} == {"c-etcd", "c-etcd-peer-1"}
     seen, again = after_apply(snap, decision, decision.intents, {})
     assert any(p.reason == "WaitingForAddresses" for p in seen.problems)
     assert [i.pod_phase for i in seen.components["etcd"]] == ["Missing"] * 3
@@ -332,3 +333,50 @@ def test_a_definition_change_rolls_out_under_the_update_strategy() -> None:
     assert decision.seen.updating
     assert any(p.type == "Updated" and "updated 0 of 3 (BestEffortParallel): replacing c-etcd-2" in p.message
                for p in decision.seen.problems)
+
+
+def test_a_prefix_and_a_component_version_give_the_definition_and_its_images() -> None:
+    """componentDef names the definition by prefix; its containers have no image; the ComponentVersion's newest
+    release gives them; the choice is recorded and shown; Cluster fields kbmc does not act on are named without
+    holding anything; the Cluster's affinity and updateStrategy reach the pods."""
+    body = DEFINITION.dump()
+    body["metadata"] = {"name": "etcd-imageless-0.9.0"}
+    body["spec"].pop("serviceVersion", None)
+    for container in body["spec"]["runtime"]["containers"]:
+        container.pop("image", None)
+    imageless = ComponentDefinition.model_validate(body)
+    release = {"name": "3.5.15", "serviceVersion": "3.5.15", "images": {"etcd": "quay.io/coreos/etcd:v3.5.15"}}
+    cmpv = ComponentVersion.model_validate({"metadata": {"name": "etcd"}, "spec": {
+        "compatibilityRules": [{"compDefs": ["etcd-imageless"], "releases": ["3.5.6", "3.5.15"]}],
+        "releases": [{**release, "name": "3.5.6", "serviceVersion": "3.5.6",
+                      "images": {"etcd": "quay.io/coreos/etcd:v3.5.6"}}, release]}})
+    c = cluster()
+    spec = c.spec.component_specs[0]
+    spec.component_def, spec.tls, spec.update_strategy = "etcd-imageless", True, "Parallel"
+    spec.affinity = PodAntiAffinity.model_validate({"podAntiAffinity": "Required", "topologyKeys": ["zone"]})
+    snap = Snapshot(**{**snapshot(c).__dict__, "definitions": {"etcd-imageless-0.9.0": imageless},
+                       "versions": {"etcd": cmpv}})
+    decision = decide(snap, QUEUE)
+    assert not decision.seen.blocked
+    assert decision.prepared.components[0].definition.spec.update_strategy == "Parallel"
+    unsupported = next(p for p in decision.seen.problems if p.type == "FieldsSupported")
+    assert unsupported.message == "kept, not acted on by kbmc yet: spec.componentSpecs[etcd].tls: not supported yet"
+    assert decision.metadata is not None
+    assert json.loads(decision.metadata["metadata"]["annotations"][names.DEFINITIONS]) == {"etcd": {
+        "componentDef": "etcd-imageless", "serviceVersion": "", "resolved": "etcd-imageless-0.9.0",
+        "resolvedVersion": "3.5.15"}}
+    built = build_cluster(c, decision.prepared.components, {})
+    pods = [m for ms in built.values() for m in ms if m["kind"] == "Pod"]
+    assert pods == [], "the pods wait for their peers' addresses"
+    objects = converged(c, definitions=snap.definitions, versions=snap.versions)
+    settled = decide(Snapshot(**{**snap.__dict__, "planes": {n: PlaneSnapshot(n, objects={
+        key_of(o): o for o in objects.get(n, [])}) for n in PLANES}}), QUEUE)
+    pod = next(m for m in build_cluster(c, settled.prepared.components, {})["k8s-1"] if m["kind"] == "Pod")
+    assert pod["spec"]["containers"][0]["image"] == "quay.io/coreos/etcd:v3.5.15"
+    assert pod["spec"]["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0][
+        "topologyKey"] == "zone"
+    seen, _ = after_apply(snap, settled, {}, {})
+    status, _ = compute(c.status, seen, "now")
+    assert (status.components["etcd"].component_def, status.components["etcd"].service_version) == (
+        "etcd-imageless-0.9.0", "3.5.15")
+    assert any(x.type == "FieldsSupported" and x.status == "False" for x in status.conditions)

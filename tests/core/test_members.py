@@ -144,7 +144,7 @@ def test_a_role_selector_selects_the_pods_of_that_role_and_pods_get_the_agent() 
     spec = cluster.spec.component_specs[0]
     built = build_cluster(cluster, [ComponentInput(spec, etcd, plan_services(spec, etcd), {0: "k8s-1"}, ["k8s-1"], {},
                                                    frozenset())], {}, "kbmc/kbmc:test")["k8s-1"]
-    service = next(m for m in built if m["kind"] == "Service" and m["metadata"]["name"] == "c-etcd-default")
+    service = next(m for m in built if m["kind"] == "Service" and m["metadata"]["name"] == "c-etcd")
     assert service["spec"]["selector"][members.ROLE] == "leader"
     pod = next(m for m in built if m["kind"] == "Pod")
     assert [c["name"] for c in pod["spec"]["containers"]] == ["etcd", "kbmc-agent", "kbmc-actions"]

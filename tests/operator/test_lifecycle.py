@@ -48,7 +48,7 @@ def test_seed_example_runs_across_three_data_planes(operator: Operator, clusters
         assert found["ConfigMap"] == ["cloud-etcd-env", "cloud-etcd-etcd-scripts"]
         assert found["ServiceAccount"] == found["Role"] == found["RoleBinding"] == ["kb-cloud"]
         # unique pod services: only the pod's own data plane; mirrored component service everywhere
-        assert found["Service"] == ["cloud-etcd-default", f"cloud-etcd-peer-{index}"]
+        assert found["Service"] == ["cloud-etcd", f"cloud-etcd-peer-{index}"]
         peer = read(clusters, plane, "Service", namespace, f"cloud-etcd-peer-{index}")
         assert peer["spec"]["type"] == "LoadBalancer"
         assert peer["spec"]["externalTrafficPolicy"] == "Local"
@@ -78,7 +78,7 @@ def test_cilium_seed_mirrors_pod_services_with_host_names(operator: Operator, cl
     wait_cluster(control, namespace, "mesh", phase_is("Running"))
     for plane in PLANES:
         found = objects(clusters, plane, namespace, "mesh")
-        assert found["Service"] == ["mesh-etcd-default", "mesh-etcd-peer-0", "mesh-etcd-peer-1", "mesh-etcd-peer-2"]
+        assert found["Service"] == ["mesh-etcd", "mesh-etcd-peer-0", "mesh-etcd-peer-1", "mesh-etcd-peer-2"]
         peer = read(clusters, plane, "Service", namespace, "mesh-etcd-peer-1")
         assert peer["spec"]["type"] == "ClusterIP"
         assert peer["metadata"]["annotations"]["service.cilium.io/global"] == "true"

@@ -1,0 +1,188 @@
+"""KubeBlocks 0.9 manifests as they are written (tests/data/kubeblocks-0.9: kubeblocks-addons' etcd, redis,
+postgresql, mysql, mongodb and kafka definitions and versions, and their example Clusters).
+
+Matrix: every definition, version and Cluster is accepted by the API server with nothing pruned | every
+definition gets an honest verdict (Unavailable naming each part kbmc does not run yet), every version one too
+(Available, its service versions listed) | a Cluster on an Unavailable definition, or on KubeBlocks' older
+ClusterDefinition API, is told why and nothing is created anywhere | a Cluster naming its definition by prefix,
+with images from a ComponentVersion, runs real etcd; a new serviceVersion rolls the other release's images in and
+the data stays.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kbmc.kube import rest
+from tests.kube import Clusters, wait_object
+from tests.operator.helpers import (
+    PLANES,
+    ROOT,
+    condition,
+    create_cluster,
+    objects,
+    patch_cluster,
+    seed,
+    wait_cluster,
+)
+from tests.operator.test_day2 import _settled
+from tests.operator.test_etcd import etcdctl
+from tests.operator_env import Operator
+
+CORPUS = Path(__file__).resolve().parents[1] / "data/kubeblocks-0.9"
+
+
+def _without_nulls(value: Any) -> Any:
+    """What the API server stores of a manifest: helm leaves keys without value (`changes:`), which it prunes."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
+def _corpus(kind: str) -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for path in sorted(CORPUS.glob("*/*.yaml")):
+        body = yaml.safe_load(path.read_text())
+        if body["kind"] == kind:
+            out.append((path.stem, body))
+    return out
+
+
+@pytest.fixture
+def catalog(operator: Operator, clusters: Clusters) -> Any:
+    """The corpus's definitions and versions, applied as written; removed afterwards (versions first)."""
+    control = clusters["control"]
+    created = []
+    for kind in ("ComponentDefinition", "ComponentVersion"):
+        for _, body in _corpus(kind):
+            stored = rest.call(control, "POST", rest.path(kind), body=body)
+            created.append((kind, body["metadata"]["name"]))
+            assert stored["spec"] == _without_nulls(body["spec"]), f"{kind} {body['metadata']['name']}: pruned"
+    yield created
+    for kind, name in reversed(created):
+        rest.delete(control, {"kind": kind, "metadata": {"name": name}})
+    for kind, name in created:
+        wait_object(control, kind, None, name, lambda o: o is None, timeout=60)
+
+
+def _verdict(control: Any, kind: str, name: str) -> dict[str, Any]:
+    found = wait_object(control, kind, None, name, lambda o: (o or {}).get("status", {}).get(
+        "observedGeneration") == (o or {}).get("metadata", {}).get("generation"), timeout=60)
+    assert found is not None
+    return dict(found["status"])
+
+
+def test_kubeblocks_definitions_and_versions_apply_unchanged_and_get_an_honest_verdict(
+        catalog: list[tuple[str, str]], clusters: Clusters) -> None:
+    control = clusters["control"]
+    verdicts = {(kind, name): _verdict(control, kind, name) for kind, name in catalog}
+    definitions = {n: v for (k, n), v in verdicts.items() if k == "ComponentDefinition"}
+    assert len(definitions) == 38
+    for name, status in definitions.items():
+        assert status["phase"] == "Unavailable" and status["message"], f"{name}: {status}"
+    assert definitions["etcd"]["message"] == (
+        "spec.configs: config templates are not supported yet; spec.scripts[script].namespace default: kbmc reads "
+        "script templates from its own namespace kb-system")
+    assert "spec.systemAccounts: system accounts are not supported yet" in definitions["mysql-8.0"]["message"]
+    assert "spec.vars[" in definitions["redis-7"]["message"], "each var kind kbmc does not resolve is named"
+    versions = {n: v for (k, n), v in verdicts.items() if k == "ComponentVersion"}
+    assert len(versions) == 18
+    for name, status in versions.items():
+        assert status["phase"] == "Available", f"{name}: {status}"
+    assert versions["etcd"]["serviceVersions"] == "3.5.15,3.5.6,3.6.1"
+
+
+def test_kubeblocks_example_clusters_apply_unchanged_and_are_told_why_nothing_runs(
+        catalog: list[tuple[str, str]], clusters: Clusters, namespace: str) -> None:
+    control = clusters["control"]
+    names = []
+    for stem, written in _corpus("Cluster"):
+        body = copy.deepcopy(written)
+        body["metadata"].update(name=stem[:40].rstrip("-"), namespace=namespace)
+        stored = create_cluster(control, body)
+        assert stored["spec"] == _without_nulls(body["spec"]), f"{stem}: the API server pruned part of it"
+        names.append(body["metadata"]["name"])
+    for name in names:
+        found = wait_cluster(control, namespace, name, lambda c: (condition(c, "SpecValid") or {}).get(
+            "status") == "False")
+        assert found is not None
+        message = (condition(found, "SpecValid") or {}).get("message", "")
+        assert "is invalid" in message or "componentDef: unset" in message or "spec.componentSpecs: empty" in message, (
+            name, message)
+        assert found["status"]["phase"] == "Failed"
+    mysql = wait_cluster(control, namespace, "mysql-cluster-cmpd", lambda c: c is not None)
+    assert "ComponentDefinition mysql-8.0 is invalid" in (condition(mysql, "SpecValid") or {}).get("message", "")
+    redis = wait_cluster(control, namespace, "redis-cluster-cmpd", lambda c: (condition(c, "FieldsSupported") or {}
+                                                                              ).get("status") == "False")
+    assert "spec.componentSpecs[redis].enabledLogs: not supported yet" in (
+        condition(redis, "FieldsSupported") or {})["message"]
+    for plane in PLANES:
+        for name in names:
+            assert objects(clusters, plane, namespace, name) == {}, f"{name}: something was created in {plane}"
+    for name in names:
+        rest.delete(control, {"kind": "Cluster", "metadata": {"name": name, "namespace": namespace}})
+    for name in names:
+        wait_cluster(control, namespace, name, lambda c: c is None)
+
+
+def _imageless(name: str) -> dict[str, Any]:
+    """kbmc's etcd addon as KubeBlocks writes its own: no images in the definition, no serviceVersion."""
+    body = yaml.safe_load((ROOT / "addons/etcd/componentdefinition.yaml").read_text())
+    body["metadata"] = {"name": name}
+    body["spec"].pop("serviceVersion")
+    for container in body["spec"]["runtime"]["containers"]:
+        container.pop("image")
+    return dict(body)
+
+
+def _release(version: str) -> dict[str, Any]:
+    return {"name": version, "serviceVersion": version, "images": {"etcd": f"docker.io/apecloud/etcd:v{version}"}}
+
+
+def test_a_prefix_and_a_component_version_run_real_etcd_and_a_new_service_version_rolls_in(
+        operator: Operator, clusters: Clusters, namespace: str) -> None:
+    control, bed = clusters["control"], operator.bed
+    tag = namespace[-6:]
+    definition, version = f"etcd-nover-{tag}-0.9.0", f"etcd-nover-{tag}"
+    rest.call(control, "POST", rest.path("ComponentDefinition"), body=_imageless(definition))
+    rest.call(control, "POST", rest.path("ComponentVersion"), body={
+        "apiVersion": "apps.kubeblocks.io/v1alpha1", "kind": "ComponentVersion", "metadata": {"name": version},
+        "spec": {"compatibilityRules": [{"compDefs": [f"etcd-nover-{tag}"], "releases": ["3.5.6", "3.5.15"]}],
+                 "releases": [_release("3.5.6"), _release("3.5.15")]}})
+    try:
+        assert _verdict(control, "ComponentVersion", version)["phase"] == "Available"
+        body = seed("etcd-cross-cloud-lb.yaml", namespace, "nover", processes=True, componentDef=f"etcd-nover-{tag}")
+        create_cluster(control, body)
+        cluster = wait_cluster(control, namespace, "nover", _settled(3), timeout=120)
+        assert cluster is not None
+        component = cluster["status"]["components"]["etcd"]
+        assert (component["componentDef"], component["serviceVersion"]) == (definition, "3.5.15"), "the newest"
+        images = {p["metadata"]["name"]: p["spec"]["containers"][0]["image"] for plane in PLANES
+                  for p in rest.call(clusters[plane], "GET", rest.path("Pod", namespace))["items"]}
+        assert set(images.values()) == {"docker.io/apecloud/etcd:v3.5.15"}, images
+        address = component["instances"][0]["addresses"][0]
+        assert etcdctl(bed, address, "put", "kept", "yes").returncode == 0
+
+        patch_cluster(control, namespace, "nover", {"spec": {"componentSpecs": [{
+            **cluster["spec"]["componentSpecs"][0], "serviceVersion": "3.5.6"}]}})
+        settled = wait_cluster(control, namespace, "nover", lambda c: _settled(3)(c) and (
+            c or {})["status"]["components"]["etcd"].get("serviceVersion") == "3.5.6", timeout=240)
+        assert settled is not None
+        images = {p["metadata"]["name"]: p["spec"]["containers"][0]["image"] for plane in PLANES
+                  for p in rest.call(clusters[plane], "GET", rest.path("Pod", namespace))["items"]}
+        assert set(images.values()) == {"docker.io/apecloud/etcd:v3.5.6"}, images
+        read = etcdctl(bed, settled["status"]["components"]["etcd"]["instances"][1]["addresses"][0], "get", "kept",
+                       "--print-value-only")
+        assert read.stdout.strip() == "yes", read.stderr
+    finally:
+        rest.delete(control, {"kind": "Cluster", "metadata": {"name": "nover", "namespace": namespace}})
+        wait_cluster(control, namespace, "nover", lambda c: c is None, timeout=120)
+        rest.delete(control, {"kind": "ComponentVersion", "metadata": {"name": version}})
+        rest.delete(control, {"kind": "ComponentDefinition", "metadata": {"name": definition}})
