@@ -29,7 +29,8 @@ DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"
 """The container kubectl logs and exec choose without -c (the database's, not kbmc's agent)."""
 
 Manifest = dict[str, Any]
-KIND_ORDER = ("ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Service", "PersistentVolumeClaim", "Pod")
+KIND_ORDER = ("ServiceAccount", "Role", "RoleBinding", "Secret", "ConfigMap", "Service", "PersistentVolumeClaim",
+              "Pod")
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,10 @@ class ComponentInput:
     """Ordinals whose Pod is not created yet because a Required var is not resolved."""
     scripts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Script template name -> files."""
+    credentials: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    """Var -> (account Secret, key), given to every container as a secretKeyRef."""
+    accounts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Account Secret name -> its data (encoded), copied into every data plane of the component."""
 
 
 def check_volumes(spec: ClusterComponentSpec, definition: ComponentDefinition) -> None:
@@ -152,6 +157,9 @@ def _component(cluster: str, namespace: str, uid: str, comp: ComponentInput,
     out: list[tuple[str, Manifest]] = []
     env_name = names.env_config_map(cluster, spec.name)
     for plane in comp.planes:
+        for secret, data in sorted(comp.accounts.items()):
+            out.append((plane, {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                                "metadata": _meta(secret, namespace, labels), "data": dict(data)}))
         if comp.env is not None:
             out.append((plane, {"apiVersion": "v1", "kind": "ConfigMap",
                                 "metadata": _meta(env_name, namespace, labels), "data": dict(comp.env)}))
@@ -217,10 +225,12 @@ def _pod(cluster: str, namespace: str, uid: str, comp: ComponentInput, ordinal: 
     scheduling.apply(pod_spec, placing)
     env_from = {"configMapRef": {"name": names.env_config_map(cluster, spec.name)}}
     extra_env = [e.dump() for e in spec.env]
+    credentials = [{"name": var, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+                   for var, (secret, key) in comp.credentials.items()]
     for index, container in enumerate(pod_spec["containers"]):
         container["envFrom"] = [env_from, *container.get("envFrom", [])]
-        if extra_env:
-            container["env"] = [*container.get("env", []), *extra_env]
+        if extra_env or credentials:
+            container["env"] = [*credentials, *container.get("env", []), *extra_env]
         if index == 0 and (spec.resources.limits or spec.resources.requests):
             container["resources"] = spec.resources.dump()
     volumes = [*pod_spec.get("volumes", []), *spec.volumes]

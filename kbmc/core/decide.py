@@ -16,7 +16,8 @@ from typing import Any
 
 from kbmc.api.cluster import Cluster, ClusterComponentSpec, InstanceStatus, PodPhase
 from kbmc.api.componentdefinition import ComponentDefinition
-from kbmc.core import members, names, placement, versions
+from kbmc.core import accounts, members, names, placement, versions
+from kbmc.core.accounts import Account
 from kbmc.core.build import ComponentInput, Manifest, build_cluster, check_names, check_volumes
 from kbmc.core.members import Member
 from kbmc.core.plan import Intent, Key, key_of, live_instances, outdated, plan_plane
@@ -65,6 +66,9 @@ class Prepared:
     """The ordinal record after refusing hand edits that contradict where instances live."""
     choices: dict[str, versions.Choice] = field(default_factory=dict)
     """Component -> the definition, service version and images it runs."""
+    accounts: list[Account] = field(default_factory=list)
+    """System accounts whose Secret the control plane does not have yet (the commit creates them, with a
+    password, before the data planes get copies)."""
     blocked: bool = False
 
 
@@ -354,11 +358,24 @@ def prepare_components(snap: Snapshot) -> Prepared:
         if resolution.waiting:
             out.problems.append(Problem("AddressesResolved", "WaitingForAddresses",
                                         f"pods wait for the address of Service(s) {', '.join(resolution.waiting)}"))
+        try:
+            wanted = accounts.accounts(name, spec, definition)
+        except ClusterSpecError as exc:
+            out.problems.append(Problem("SpecValid", "InvalidComponentSpec", str(exc)))
+            out.blocked = True
+            return out
+        absent = [a for a in wanted if a.secret not in snap.accounts]
+        out.accounts.extend(absent)
+        if absent:
+            out.problems.append(Problem("ResourcesApplied", "CreatingAccounts", (
+                f"pods wait for the Secret(s) {', '.join(a.secret for a in absent)} of their system accounts")))
         out.components.append(ComponentInput(
             spec=spec, definition=definition, services=plans, ordinals={**assignment.planes},
             planes=planes, env=None if resolution.waiting and not ctx.previous else resolution.env,
-            held=_new_pods(snap, spec.name, assignment.planes) if resolution.waiting or missing else frozenset(),
-            scripts=scripts))
+            held=_new_pods(snap, spec.name, assignment.planes) if resolution.waiting or missing or absent
+            else frozenset(),
+            scripts=scripts, credentials=resolution.credentials,
+            accounts={a.secret: snap.accounts[a.secret] for a in wanted if a.secret in snap.accounts}))
         out.retired[spec.name] = {o: p for o, p in assignment.retired.items()
                                   if _still_there(snap, spec.name, o, p)}
     return out

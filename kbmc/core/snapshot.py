@@ -78,6 +78,8 @@ class Snapshot:
     """When the snapshot was taken, in seconds since the epoch (the backoff between attempts of an action)."""
     versions: Mapping[str, ComponentVersion] = field(default_factory=dict)
     """Every ComponentVersion, by name."""
+    accounts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """The Cluster's account Secrets in the control plane: name -> data (as the API stores it, encoded)."""
 
     def plane(self, name: str) -> PlaneSnapshot:
         """The data plane ``name``; one kbmc does not know is unusable and unavailable."""

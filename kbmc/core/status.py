@@ -41,7 +41,7 @@ class Observation:
     """Component -> the ComponentDefinition and service version it runs."""
 
 
-PROGRESS = frozenset({"WaitingForAddresses", "CleanupInProgress", "Deleting", "Updating"})
+PROGRESS = frozenset({"WaitingForAddresses", "CleanupInProgress", "Deleting", "Updating", "CreatingAccounts"})
 """Reasons that describe expected progress: shown in conditions only. Every other problem is a Warning event,
 posted again whenever its message changes; a Cluster becoming Ready is a Normal event."""
 CONDITION_TYPES = ("Ready", "PlacementValid", "SpecValid", "FieldsSupported", "DataPlanesAvailable",

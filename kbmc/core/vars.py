@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from kbmc.api.componentdefinition import ComponentDefinition, ComponentVarSelector, ServiceVarSelector
+from kbmc.core.accounts import secret_name
 from kbmc.core.names import pod
 from kbmc.core.services import ServicePlan
 from kbmc.core.verdict import default_service
@@ -37,6 +38,8 @@ class Resolution:
     env: dict[str, str] = field(default_factory=dict)
     waiting: list[str] = field(default_factory=list)
     """Services whose address a Required var still lacks."""
+    credentials: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Var -> (account Secret, key): given to the containers as a secretKeyRef, never as a literal."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,11 @@ def resolve(definition: ComponentDefinition, plans: list[ServicePlan], cluster: 
     by_name = {p.name: p for p in plans}
     for var in definition.spec.vars:
         source = var.value_from
+        if source is not None and source.credential_var_ref is not None:
+            ref_ = source.credential_var_ref
+            key = "username" if ref_.username is not None else "password"
+            out.credentials[var.name] = (secret_name(cluster, component, ref_.name or ""), key)
+            continue
         if source is not None and source.component_var_ref is not None:
             every = sorted(ordinals) if replicas is None else list(range(replicas))
             value = _component_value(source.component_var_ref, cluster, component, every, namespace)

@@ -14,7 +14,7 @@ from kbmc.core.versions import matches
 
 RUN_ACTIONS = ("roleProbe", "switchover", "memberJoin", "memberLeave")
 """The lifecycle actions kbmc's agent runs."""
-VAR_KINDS = ("serviceVarRef", "componentVarRef")
+VAR_KINDS = ("serviceVarRef", "componentVarRef", "credentialVarRef")
 """The var sources kbmc resolves."""
 
 
@@ -25,8 +25,15 @@ def definition_problems(definition: ComponentDefinition, namespace: str) -> list
         ("configs", spec.configs, "config templates"),
         ("hostNetwork", spec.host_network, "host-network components"),
         ("serviceRefDeclarations", spec.service_ref_declarations, "references to other services"),
-        ("systemAccounts", spec.system_accounts, "system accounts"),
     ) if present]
+    provisions = bool(spec.lifecycle_actions and spec.lifecycle_actions.account_provision)
+    for account in spec.system_accounts:
+        if account.secret_ref is not None:
+            problems.append(f"spec.systemAccounts[{account.name}].secretRef: passwords from a Secret of the "
+                            "user's are not supported yet (kbmc generates them)")
+        elif not account.init_account and not provisions:
+            problems.append(f"spec.systemAccounts[{account.name}]: an account that is not initAccount needs the "
+                            "accountProvision action to be created (KubeBlocks' rule)")
     if spec.role_arbitrator == "Lorry":
         problems.append("spec.roleArbitrator Lorry: kbmc sets roles from the roleProbe (External) only")
     if spec.pod_management_policy == "OrderedReady":
@@ -65,7 +72,7 @@ def _var_problems(definition: ComponentDefinition, var: Var) -> list[str]:
     kind = kinds[0]
     if kind not in VAR_KINDS:
         return [*problems, f"{where}.valueFrom.{kind}: not supported yet (kbmc resolves {', '.join(VAR_KINDS)})"]
-    ref: ObjectRef | None = source.service_var_ref or source.component_var_ref
+    ref: ObjectRef | None = source.service_var_ref or source.component_var_ref or source.credential_var_ref
     assert ref is not None
     name = definition.metadata.name or ""
     if ref.comp_def and not matches(name, ref.comp_def):
@@ -73,6 +80,9 @@ def _var_problems(definition: ComponentDefinition, var: Var) -> list[str]:
                         "supported yet (only this definition's own)")
     if ref.multiple_cluster_object_option is not None:
         problems.append(f"{where}.valueFrom.{kind}.multipleClusterObjectOption: not supported yet")
+    credential = source.credential_var_ref
+    if credential is not None and credential.name not in {a.name for a in definition.spec.system_accounts}:
+        problems.append(f"{where}.valueFrom.credentialVarRef.name: no system account named {credential.name}")
     service = source.service_var_ref
     if service is not None:
         names = [s.name for s in definition.spec.services]
@@ -158,8 +168,9 @@ def _component_unsupported(component: ClusterComponentSpec) -> list[str]:
         ("instanceUpdateStrategy", component.instance_update_strategy),
         ("parallelPodManagementConcurrency", component.parallel_pod_management_concurrency is not None),
         ("userResourceRefs", component.user_resource_refs), ("instances", component.instances),
-        ("offlineInstances", component.offline_instances), ("stop", component.stop),
-        ("systemAccounts", component.system_accounts)) if present]
+        ("offlineInstances", component.offline_instances), ("stop", component.stop)) if present]
+    out.extend(f"{where}.systemAccounts[{a.name}].secretRef: not supported yet (kbmc generates the password)"
+               for a in component.system_accounts if a.secret_ref is not None)
     if component.disable_exporter is False or component.monitor:
         out.append(f"{where}.{'monitor' if component.monitor else 'disableExporter'}: kbmc does not set up metrics "
                    "scraping yet (disableExporter: true is what it does)")

@@ -26,7 +26,8 @@ from kbmc.kube.informer import Informer, Obj, compact, ended, stale
 from kbmc.settings import Timeouts
 
 log = logging.getLogger(__name__)
-MANAGED_KINDS = ("Pod", "PersistentVolumeClaim", "Service", "ConfigMap", "ServiceAccount", "Role", "RoleBinding")
+MANAGED_KINDS = ("Pod", "PersistentVolumeClaim", "Service", "ConfigMap", "Secret", "ServiceAccount", "Role",
+                 "RoleBinding")
 SELECTOR = f"{names.MANAGED_BY}={names.MANAGER}"
 NOT_SYNCED = "not synced yet"
 

@@ -48,7 +48,9 @@ def prepare(parts: Parts, key: str) -> tuple[Snapshot, dict[str, Plane]] | None:
     reported = parts.state.reported
     return Snapshot(
         key=key, cluster=cluster, definitions=parts.definitions.models(), versions=parts.versions.models(),
-        templates=templates,
+        templates=templates, accounts={
+            name: secret.get("data") or {} for name, secret in parts.state.accounts.get(key, {}).copy().items()
+            if (secret["metadata"].get("labels") or {}).get(names.CLUSTER_UID) == cluster.metadata.uid},
         template_namespace=parts.settings.namespace, planes=planes,
         remembered=parts.state.records.get(cluster.metadata.uid or "", {}),
         reported=frozenset((n, k) for n, p in planes.items() for k in p.lookalikes if (n, k) in reported),

@@ -63,6 +63,8 @@ def _commit(parts: Parts, snap: Snapshot, planes: Mapping[str, Plane]) -> Again:
         except InvalidError as exc:
             return Again.soonest(writes.cluster_status(cluster, record_refused(decision, exc.api_message)),
                                  Again(backoff=True))
+    for account in decision.prepared.accounts:  # the pods that read them wait; the new Secret's event comes back
+        writes.account_secret(cluster, account)
     done, failures = _apply(parts, cluster, planes, decision.intents)
     seen, again = after_apply(snap, decision, done, failures)
     deferred = writes.cluster_status(cluster, seen)

@@ -16,6 +16,7 @@ from kbmc.api.componentdefinition import ComponentDefinition
 from kbmc.api.componentversion import ComponentVersion
 from kbmc.api.dataplane import DataPlane
 from kbmc.core import names, versions
+from kbmc.core.accounts import ACCOUNT
 from kbmc.errors import ConflictError
 from kbmc.kube import rest
 from kbmc.kube.client import new_client, user_agent
@@ -68,6 +69,8 @@ class Runtime:
                          "DELETED", {}, secret)),
             Informer("control/templates", rest.lister(self.control, "ConfigMap", settings.namespace),
                      self._on_template),
+            Informer("control/accounts", rest.lister(self.control, "Secret", label_selector=(
+                f"{names.MANAGED_BY}={names.MANAGER},{ACCOUNT}")), self._on_account),
         ]
 
     # -- lifecycle -------------------------------------------------------------------------------------
@@ -239,6 +242,11 @@ class Runtime:
     def observe_dataplane(self, event: str, body: Obj) -> None:
         if self.state.observe_dataplane(event, body):
             self.dataplanes.sync()
+
+    def _on_account(self, event: str, obj: Obj) -> None:
+        key = self.state.observe_account(event, obj)
+        if key is not None:
+            self.queue.add(key)
 
     def _on_template(self, event: str, obj: Obj) -> None:
         if self.state.observe_template(event, obj):

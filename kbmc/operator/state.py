@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 
+from kbmc.core import names
 from kbmc.core.placement import Record
 from kbmc.core.plan import Key
 from kbmc.kube.informer import Obj, compact, slim, stale
@@ -27,6 +28,8 @@ class State:
         self.dataplanes: dict[str, Obj] = {}
         self.templates: dict[str, Obj] = {}
         """Script template ConfigMaps in the operator's namespace, by name."""
+        self.accounts: dict[str, dict[str, Obj]] = {}
+        """Cluster key -> its system accounts' Secrets in the control plane, by name."""
         self.records: dict[str, Record] = {}
         """Cluster uid -> the ordinal record kbmc last wrote (or found consistent): a hand edit is told from it."""
         self.reported: set[tuple[str, Key]] = set()
@@ -62,6 +65,14 @@ class State:
 
     def observe_template(self, event: str, body: Obj) -> bool:
         return _observe(self, self.templates, event, body)
+
+    def observe_account(self, event: str, body: Obj) -> str | None:
+        """Take in an account Secret's event; return the key of its Cluster when it told something new."""
+        meta = body["metadata"]
+        key = f"{meta['namespace']}/{(meta.get('labels') or {}).get(names.INSTANCE, '')}"
+        with self.lock:
+            held = self.accounts.setdefault(key, {})
+        return key if _observe(self, held, event, body) else None
 
     def remember(self, uid: str, record: Record | None, reported: frozenset[tuple[str, Key]]) -> None:
         """What a pass leaves for the next: the record it holds to, the look-alikes it reported."""

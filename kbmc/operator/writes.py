@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -11,10 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from kbmc.api.cluster import Cluster
-from kbmc.core import clock, names
+from kbmc.core import accounts, clock, names
 from kbmc.core import status as status_rules
+from kbmc.core.accounts import Account
 from kbmc.core.status import Observation
-from kbmc.errors import KbmcError, NotFoundError
+from kbmc.errors import ConflictError, KbmcError, NotFoundError
 from kbmc.kube import rest
 from kbmc.kube.client import Api
 from kbmc.kube.informer import Obj
@@ -54,6 +57,19 @@ class Writes:
                             content_type=rest.MERGE_PATCH)
         if echo:
             self._echo("MODIFIED", updated)
+
+    def account_secret(self, cluster: Cluster, account: Account) -> None:
+        """Create the control plane's Secret of a system account, owned by the Cluster, with a password drawn from
+        the system's secure random source; one already there is kept (its password is never generated again)."""
+        meta = cluster.metadata
+        name, namespace, uid = meta.name or "", meta.namespace or "default", meta.uid or ""
+        body = accounts.secret(account.secret, namespace, {
+            **names.labels(name, uid, account.component), accounts.ACCOUNT: account.name},
+            {"username": account.name, "password": accounts.generate(account.policy, random.SystemRandom())})
+        body["metadata"]["ownerReferences"] = [{"apiVersion": "apps.kubeblocks.io/v1alpha1", "kind": "Cluster",
+                                                "name": name, "uid": uid}]
+        with contextlib.suppress(ConflictError):  # made already (by an earlier pass): it stays as it is
+            rest.call(self.control, "POST", rest.path("Secret", namespace), body=body)
 
     def annotate(self, cluster: Cluster, annotations: dict[str, str | None]) -> None:
         self.cluster_metadata(cluster, {"metadata": {"annotations": annotations}})

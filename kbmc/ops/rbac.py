@@ -13,7 +13,8 @@ DATA_PLANE_ROLE = "kbmc-dataplane"
 LABELS = {"app.kubernetes.io/managed-by": "kbmc", "app.kubernetes.io/name": "kbmc"}
 _RBAC = "rbac.authorization.k8s.io"
 _PLURALS = {"Pod": ("", "pods"), "PersistentVolumeClaim": ("", "persistentvolumeclaims"),
-            "Service": ("", "services"), "ConfigMap": ("", "configmaps"), "ServiceAccount": ("", "serviceaccounts"),
+            "Service": ("", "services"), "ConfigMap": ("", "configmaps"), "Secret": ("", "secrets"),
+            "ServiceAccount": ("", "serviceaccounts"),
             "Role": (_RBAC, "roles"), "RoleBinding": (_RBAC, "rolebindings")}
 WRITE = ["get", "list", "watch", "create", "patch", "delete"]
 POD_GRANTS = [
@@ -55,6 +56,7 @@ def operator_manifests(namespace: str) -> list[Manifest]:
         {"apiGroups": ["kbmc.io"], "resources": ["dataplanes"], "verbs": ["get", "list", "watch", "create"]},
         {"apiGroups": ["kbmc.io"], "resources": ["dataplanes/status"], "verbs": ["get", "patch"]},
         {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch", "create"]},  # accounts
         {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": ["get", "list",
                                                                                                      "watch"]},
     ]

@@ -24,14 +24,14 @@ def test_the_addon_is_available_and_a_part_kbmc_does_not_run_makes_a_definition_
     body = copy.deepcopy(ETCD)
     body["spec"]["lifecycleActions"]["dataDump"] = {"customHandler": {"exec": {"command": ["true"]}}}
     body["spec"]["configs"] = [{"name": "conf", "templateRef": "etcd-conf", "volumeName": "conf"}]
-    body["spec"]["vars"].append({"name": "PASSWORD", "valueFrom": {"credentialVarRef": {"name": "root",
-                                                                                        "password": "Required"}}})
+    body["spec"]["vars"].append({"name": "PORT", "valueFrom": {"hostNetworkVarRef": {
+        "container": {"name": "etcd", "port": {"name": "client"}}}}})
     refused = check(body, "kb-system")
     assert refused is not None and refused["phase"] == "Unavailable"
     assert refused["message"] == (
-        "spec.configs: config templates are not supported yet; spec.vars[PASSWORD].valueFrom.credentialVarRef: not "
-        "supported yet (kbmc resolves serviceVarRef, componentVarRef); spec.lifecycleActions.dataDump: not run by "
-        "kbmc yet")
+        "spec.configs: config templates are not supported yet; spec.vars[PORT].valueFrom.hostNetworkVarRef: not "
+        "supported yet (kbmc resolves serviceVarRef, componentVarRef, credentialVarRef); "
+        "spec.lifecycleActions.dataDump: not run by kbmc yet")
 
 
 def test_actions_and_role_selectors_naming_what_the_definition_has_not_make_it_unavailable() -> None:

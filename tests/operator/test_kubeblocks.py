@@ -6,11 +6,12 @@ definition gets an honest verdict (Unavailable naming each part kbmc does not ru
 (Available, its service versions listed) | a Cluster on an Unavailable definition, or on KubeBlocks' older
 ClusterDefinition API, is told why and nothing is created anywhere | a Cluster naming its definition by prefix,
 with images from a ComponentVersion, runs real etcd; a new serviceVersion rolls the other release's images in and
-the data stays.
+the data stays | a system account's password: one Secret, copied unchanged to every data plane, shown nowhere.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 from pathlib import Path
 from typing import Any
@@ -27,12 +28,13 @@ from tests.operator.helpers import (
     create_cluster,
     objects,
     patch_cluster,
+    phase_is,
     seed,
     wait_cluster,
 )
 from tests.operator.test_day2 import _settled
 from tests.operator.test_etcd import etcdctl
-from tests.operator_env import Operator
+from tests.operator_env import Operator, reported_etcd
 
 CORPUS = Path(__file__).resolve().parents[1] / "data/kubeblocks-0.9"
 
@@ -186,3 +188,47 @@ def test_a_prefix_and_a_component_version_run_real_etcd_and_a_new_service_versio
         wait_cluster(control, namespace, "nover", lambda c: c is None, timeout=120)
         rest.delete(control, {"kind": "ComponentVersion", "metadata": {"name": version}})
         rest.delete(control, {"kind": "ComponentDefinition", "metadata": {"name": definition}})
+
+
+def test_an_account_password_is_one_secret_in_every_data_plane_and_never_shown(
+        operator: Operator, clusters: Clusters, namespace: str) -> None:
+    """credentialVarRef with systemAccounts: the password is generated once into the control plane's Secret
+    ``<cluster>-<component>-account-<name>`` (owned by the Cluster), copied unchanged into each data plane, given to
+    the containers through a secretKeyRef, and found in no status, Event or log line."""
+    control = clusters["control"]
+    definition = reported_etcd()
+    name = definition["metadata"]["name"] = f"etcd-account-{namespace[-6:]}"
+    definition["spec"]["systemAccounts"] = [{"name": "root", "initAccount": True}]
+    definition["spec"]["vars"].append({"name": "ROOT_PASSWORD", "valueFrom": {"credentialVarRef": {
+        "name": "root", "password": "Required"}}})
+    rest.call(control, "POST", rest.path("ComponentDefinition"), body=definition)
+    try:
+        assert _verdict(control, "ComponentDefinition", name)["phase"] == "Available"
+        create_cluster(control, seed("etcd-cross-cloud-lb.yaml", namespace, "acct", componentDef=name))
+        cluster = wait_cluster(control, namespace, "acct", phase_is("Running"), timeout=90)
+        assert cluster is not None
+        secret = "acct-etcd-account-root"
+        original = rest.call(control, "GET", rest.path("Secret", namespace, secret))
+        assert original["metadata"]["ownerReferences"][0]["uid"] == cluster["metadata"]["uid"]
+        password = base64.b64decode(original["data"]["password"]).decode()
+        assert len(password) == 16 and base64.b64decode(original["data"]["username"]).decode() == "root"
+        for plane in PLANES:
+            copy_ = rest.call(clusters[plane], "GET", rest.path("Secret", namespace, secret))
+            assert copy_["data"] == original["data"], f"the copy in {plane} differs"
+            pod = rest.call(clusters[plane], "GET", rest.path("Pod", namespace))["items"][0]
+            env = pod["spec"]["containers"][0]["env"]
+            assert {"name": "ROOT_PASSWORD", "valueFrom": {"secretKeyRef": {"name": secret, "key": "password"}}} in env
+        rest.call(control, "PATCH", rest.path("Cluster", namespace, "acct"), content_type=rest.MERGE_PATCH,
+                  body={"metadata": {"annotations": {"touched": "yes"}}})
+        again = wait_cluster(control, namespace, "acct", lambda c: (c or {}).get("metadata", {}).get(
+            "annotations", {}).get("touched") == "yes")
+        assert rest.call(control, "GET", rest.path("Secret", namespace, secret))["data"] == original["data"], (
+            "generated once")
+        events = rest.call(control, "GET", rest.path("Event", namespace))["items"]
+        shown = [str(again), str(events), operator.log.read_text()]
+        shown += [str(rest.call(clusters[p], "GET", rest.path("ConfigMap", namespace))) for p in PLANES]
+        assert not [text for text in shown if password in text], "the password was shown"
+    finally:
+        rest.delete(control, {"kind": "Cluster", "metadata": {"name": "acct", "namespace": namespace}})
+        wait_cluster(control, namespace, "acct", lambda c: c is None, timeout=90)
+        rest.delete(control, {"kind": "ComponentDefinition", "metadata": {"name": name}})
