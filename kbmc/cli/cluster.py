@@ -89,6 +89,10 @@ def describe(name: Annotated[str, typer.Argument(help="Cluster name.")], namespa
     console.print(f"[bold]Cluster[/bold] {ns}/{name}   phase: [bold]{status.get('phase', '-')}[/bold]   "
                   f"placement: {annotations.get(names.PLACEMENT, '(choosing)')}   "
                   f"terminationPolicy: {item['spec'].get('terminationPolicy')}", highlight=False)
+    for component, found in sorted((status.get("components") or {}).items()):
+        if found.get("componentDef"):
+            console.print(f"component {component}: ComponentDefinition {found['componentDef']}, serviceVersion "
+                          f"{found.get('serviceVersion') or '-'}", highlight=False)
     table = columns(wide, "component", "instance", "data plane", "role", "pod", "ready", "addresses")
     for instance in _instances(item):
         row(table, wide, instance["component"], instance["name"], instance.get("dataPlane") or "(waiting)",

@@ -26,6 +26,7 @@ from tests.operator.helpers import (
     ROOT,
     condition,
     create_cluster,
+    kbmc,
     objects,
     patch_cluster,
     phase_is,
@@ -166,6 +167,8 @@ def test_a_prefix_and_a_component_version_run_real_etcd_and_a_new_service_versio
         assert cluster is not None
         component = cluster["status"]["components"]["etcd"]
         assert (component["componentDef"], component["serviceVersion"]) == (definition, "3.5.15"), "the newest"
+        described = kbmc(bed, "cluster", "describe", "nover", "-n", namespace).stdout
+        assert f"component etcd: ComponentDefinition {definition}, serviceVersion 3.5.15" in described, described
         images = {p["metadata"]["name"]: p["spec"]["containers"][0]["image"] for plane in PLANES
                   for p in rest.call(clusters[plane], "GET", rest.path("Pod", namespace))["items"]}
         assert set(images.values()) == {"docker.io/apecloud/etcd:v3.5.15"}, images
