@@ -41,6 +41,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from kbmc.core.build import KIND_ORDER  # noqa: E402
 from kbmc.dev import toolchain  # noqa: E402
 from kbmc.dev.bed import Bed, free_base_port  # noqa: E402
 from kbmc.dev.sandbox import OPT_OUT  # noqa: E402
@@ -173,8 +174,7 @@ class Bench:
     def floor(self, source: dict[str, list[Obj]], namespace: str) -> float:
         """Write the same objects directly, same client and concurrency, until the pods are Ready."""
         by_cluster: dict[str, dict[str, list[Obj]]] = {}
-        order = {"ServiceAccount": 0, "Role": 1, "RoleBinding": 2, "ConfigMap": 3, "Service": 4,
-                 "PersistentVolumeClaim": 5, "Pod": 6}
+        order = {kind: index for index, kind in enumerate(KIND_ORDER)}
         for plane, items in source.items():
             for obj in items:
                 meta = obj["metadata"]
