@@ -88,4 +88,6 @@ def made_for(kind: str, namespace: str, name: str, labels: Mapping[str, str], cl
     if kind == "PersistentVolumeClaim":  # <template>-<cluster>-<component>-<ordinal>
         head, _, ordinal = name.rpartition("-")
         return ordinal.isdigit() and head.endswith(f"-{cluster}-{component}") and labels.get(ORDINAL) == ordinal
+    if kind == "Service" and name == f"{cluster}-{component}":
+        return True  # a service without serviceName, as KubeBlocks names it
     return name.startswith(f"{cluster}-{component}-")

@@ -40,12 +40,14 @@ def test_missing_drifted_changed_and_extra_objects() -> None:
 
 def test_only_objects_kbmc_names_for_the_cluster_are_its_own() -> None:
     labels = {names.INSTANCE: "db", names.COMPONENT: "etcd", names.ORDINAL: "0"}
-    mine = [("Pod", "db-etcd-0"), ("Service", "db-etcd-peer-0"), ("ConfigMap", "db-etcd-env"),
-            ("PersistentVolumeClaim", "data-db-etcd-0"), ("ServiceAccount", "kb-db"), ("Role", "kb-db")]
+    mine = [("Pod", "db-etcd-0"), ("Service", "db-etcd-peer-0"), ("Service", "db-etcd"), ("ConfigMap", "db-etcd-env"),
+            ("Secret", "db-etcd-account-root"), ("PersistentVolumeClaim", "data-db-etcd-0"),
+            ("ServiceAccount", "kb-db"), ("Role", "kb-db")]
     for kind, name in mine:
         assert names.made_for(kind, "ns", name, labels, "ns", "db"), (kind, name)
     lookalikes = [("ConfigMap", "ns", "my-settings"), ("PersistentVolumeClaim", "ns", "backup"),
                   ("PersistentVolumeClaim", "ns", "data-db-etcd-7"), ("ConfigMap", "default", "db-etcd-env"),
+                  ("ConfigMap", "ns", "db-etcd"),
                   ("Role", "ns", "kb-other")]
     for kind, namespace, name in lookalikes:
         assert not names.made_for(kind, namespace, name, labels, "ns", "db"), (kind, namespace, name)
