@@ -6,7 +6,9 @@ in the spirit of kwok (node, kubelet, scheduler) and MetalLB / local-path (addre
   is Bound (a kubelet mounts volumes before it starts containers), and finishes the deletion of Pods being
   deleted on it (what the kubelet does after the grace period);
 - runs the pods whose images it knows as local processes (``kbmc.dev.sandbox``: etcd, kbmc's own image), each
-  at a loopback address of its own, with its volumes, environment, probes and restarts;
+  at a loopback address of its own, with its volumes, environment, probes and restarts, and with its
+  namespace's /etc/hosts from the mesh agent (``kbmc.dev.mesh``: the cluster's Services by name, global ones
+  with the other clusters' backends), as a pod resolves Service names through the cluster DNS;
 - provisions a PersistentVolume (a local directory) for every Pending PVC and binds both;
 - gives Services of type LoadBalancer an ingress address from the cluster's loopback pool.
 
@@ -33,7 +35,7 @@ from kubernetes.client.exceptions import ApiException
 
 from kbmc import __version__
 from kbmc.core.clock import stamp
-from kbmc.dev import kubelet, network
+from kbmc.dev import kubelet, mesh, network
 from kbmc.dev.sandbox import Container, ImageBinaries, Probe, Sandbox, resolve_env, secret_files, write_config_map
 from kbmc.errors import ApiError, ConflictError, NotFoundError
 from kbmc.kube.client import new_client
@@ -97,8 +99,10 @@ class Pool:
 class Agent:
     def __init__(self, api: client.ApiClient, cluster: str, index: int, volumes: Path,
                  images: list[ImageBinaries] | None = None, kubelet_port: int = 0, pki: Path | None = None,
-                 start_delay: float = 0.0) -> None:
+                 start_delay: float = 0.0, hosts_dir: Path | None = None) -> None:
         self.kubelet_port, self.pki = kubelet_port, pki
+        self.hosts_dir = hosts_dir
+        """Where the mesh agent writes each namespace's /etc/hosts (none: the pods get the host's)."""
         self.sandbox = Sandbox(images or [], volumes.parent / "pods", self._container_changed, start_delay)
         self.pods: dict[str, Obj] = {}
         self.lock = threading.Lock()
@@ -271,6 +275,7 @@ class Agent:
             volumes[volume["name"]] = directory
         address = self._reachable_address(pod)
         own = self.process_ips.take(meta["uid"])
+        files = self.sandbox.etc_files(mesh.hosts_file(self.hosts_dir, meta["namespace"]) if self.hosts_dir else None)
         config_maps = {ref["configMapRef"]["name"]: self._config_map(meta["namespace"], ref["configMapRef"]["name"])
                        for c in spec["containers"] for ref in c.get("envFrom") or [] if "configMapRef" in ref}
         out = []
@@ -288,7 +293,7 @@ class Agent:
                 binaries=image.binaries, trees=image.trees, log=base / f"{item['name']}.log",
                 readiness=Probe.parse(item.get("readinessProbe"), ports, own),
                 liveness=Probe.parse(item.get("livenessProbe"), ports, own),
-                user=_user(spec.get("securityContext") or {}, item.get("securityContext") or {}),
+                user=_user(spec.get("securityContext") or {}, item.get("securityContext") or {}), files=files,
                 grace=float(spec.get("terminationGracePeriodSeconds", 30))))
         return out
 
@@ -529,13 +534,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pki", type=Path, help="the bed's pki directory (kubelet.crt / .key, ca.crt)")
     parser.add_argument("--start-delay", type=float, default=0.0,
                         help="seconds a pod's containers wait before they first start (as an image pull)")
+    parser.add_argument("--hosts-dir", type=Path, help="the mesh agent's hosts files (kbmc.dev.mesh), one per "
+                        "namespace, bound over /etc/hosts in the pods run as processes")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stdout,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     api = new_client(args.kubeconfig, agent=f"kbmc-node-agent/{__version__} ({args.cluster})",
                      timeouts=Timeouts(connect=2.0, read=10.0))
     agent = Agent(api, args.cluster, args.index, args.volumes, args.image_binary, args.kubelet_port, args.pki,
-                  args.start_delay)
+                  args.start_delay, args.hosts_dir)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -1,12 +1,15 @@
 """The local multi-cluster bed: one control-plane cluster and N data planes, each its own etcd,
-kube-apiserver, kube-controller-manager and node agent on loopback.
+kube-apiserver, kube-controller-manager, node agent (``kbmc.dev.agent``: kubelet, scheduler, provisioner,
+MetalLB) and mesh agent (``kbmc.dev.mesh``: Cilium ClusterMesh's global services and the cluster DNS, for the
+pods run as processes) on loopback.
 
 Layout of ``DIR``::
 
     state.json           what runs (pids), ports, tokens
     kubeconfig           one context per cluster, admin identity
+    mesh-agent.kubeconfig  one context per cluster, the mesh agents' identity (they watch every cluster)
     pki/                 ca.crt, serving.crt/.key (shared), audit-policy.yaml
-    <cluster>/           sa.key/.pub, tokens.csv, etcd/, volumes/, *.log, audit.log
+    <cluster>/           sa.key/.pub, tokens.csv, etcd/, volumes/, *.log, audit.log, mesh/<namespace>.hosts
 """
 
 from __future__ import annotations
@@ -41,14 +44,17 @@ from kbmc.dev.toolchain import Toolchain
 from kbmc.errors import BedError, UsageError
 
 CONTROL = "control"
-COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "node-agent")
-SHORT = {"etcd": "etcd", "kube-apiserver": "apiserver", "kube-controller-manager": "kcm", "node-agent": "agent"}
-#: Identities in every cluster's token file. The admin, the controller-manager, the agent and the operator
-#: (for tests that rotate its token) are cluster admins (system:masters); ``nobody`` has no bindings.
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "node-agent", "mesh-agent")
+SHORT = {"etcd": "etcd", "kube-apiserver": "apiserver", "kube-controller-manager": "kcm", "node-agent": "agent",
+         "mesh-agent": "mesh"}
+#: Identities in every cluster's token file. The admin, the controller-manager, the agents and the operator
+#: (for tests that rotate its token) are cluster admins (system:masters; the mesh agents only list and watch);
+#: ``nobody`` has no bindings.
 USERS = {
     "admin": ("kbmc-dev:admin", "system:masters"),
     "controller-manager": ("kbmc-dev:controller-manager", "system:masters"),
     "node-agent": ("kbmc-dev:node-agent", "system:masters"),
+    "mesh-agent": ("kbmc-dev:mesh-agent", "system:masters"),
     "operator": ("kbmc-dev:operator", "system:masters"),
     "nobody": ("kbmc-dev:nobody", ""),
 }
@@ -137,6 +143,11 @@ class Bed:
         (as kind's and kubeadm's kubeconfigs do)."""
         return self.directory / "kubeconfig-certificates"
 
+    @property
+    def mesh_kubeconfig(self) -> Path:
+        """Every cluster's context, the mesh agents' identity: each watches the Services of all of them."""
+        return self.directory / "mesh-agent.kubeconfig"
+
     def exists(self) -> bool:
         return self.state_file.is_file()
 
@@ -174,6 +185,9 @@ class Bed:
                         f"the bed at {self.directory} has {existing} data planes, not {data_planes}: "
                         "run `kbmc dev down` first to change their number"
                     )
+                if not self.mesh_kubeconfig.is_file():
+                    raise BedError(f"the bed at {self.directory} was made by a kbmc without the mesh agent: run "
+                                   "`kbmc dev down` and `kbmc dev up` again")
                 self._start(state, [c for c in state.clusters if c.summary() != "up"])
                 return state
             count = 3 if data_planes is None else data_planes
@@ -311,6 +325,7 @@ class Bed:
             for key in ("controller-manager", "node-agent"):
                 _write_kubeconfig(cdir / f"{key}.kubeconfig", [(cluster, key)], ca)
         _write_kubeconfig(self.kubeconfig, [(c, "admin") for c in state.clusters], ca)
+        _write_kubeconfig(self.mesh_kubeconfig, [(c, "mesh-agent") for c in state.clusters], ca)
         _write_kubeconfig(self.certificate_kubeconfig, [(c, "admin") for c in state.clusters], ca, pki_dir)
         self.save(state)
 
@@ -334,6 +349,8 @@ class Bed:
             if cluster.state(component) is not ProcState.STOPPED:
                 continue
             argv = self._argv(toolchain, cluster, component, state)
+            if component == "mesh-agent":
+                (cdir / "mesh" / "ready").unlink(missing_ok=True)  # its predecessor's
             cluster.procs[component] = procs.spawn(argv, cdir / f"{component}.log", cdir)
             self._wait_ready(cluster, component)
 
@@ -383,6 +400,9 @@ class Bed:
                 "--leader-elect=false", "--port=0", "--secure-port=0",
                 "--kube-api-qps=200", "--kube-api-burst=400",
             ]
+        if component == "mesh-agent":
+            return [sys.executable, "-m", "kbmc.dev.mesh", "--kubeconfig", str(self.mesh_kubeconfig),
+                    "--cluster", cluster.name, "--hosts-dir", str(cdir / "mesh")]
         argv = [
             sys.executable, "-m", "kbmc.dev.agent",
             "--kubeconfig", str(cdir / "node-agent.kubeconfig"),
@@ -393,7 +413,9 @@ class Bed:
         if state.start_delay:
             argv += ["--start-delay", str(state.start_delay)]
         if state.processes:
-            # images the bed can run for real: etcd (with etcdctl for probes and users), and kbmc's own
+            # images the bed can run for real: etcd (with etcdctl for probes and users), and kbmc's own; their
+            # /etc/hosts from the mesh agent
+            argv += ["--hosts-dir", str(cdir / "mesh")]
             argv += ["--image-binary", f"*etcd:*={toolchain.path('etcd')}:{toolchain.path('etcdctl')}",
                      "--image-binary", kbmc_image().dump()]
         return argv
@@ -409,6 +431,7 @@ class Bed:
                 self, cluster, "/api/v1/namespaces/default/serviceaccounts/default"),
             "node-agent": lambda: b'"type":"Ready","status":"True"' in _api(
                 self, cluster, f"/api/v1/nodes/{network.node_name(cluster.name)}").replace(b" ", b""),
+            "mesh-agent": (self.directory / cluster.name / "mesh" / "ready").is_file,
         }
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:

@@ -5,7 +5,10 @@ project's installed environment, its entrypoint ``kbmc``).
 The process gets a private mount namespace and a small root of its own (``unshare -m`` + bind mounts +
 ``chroot``): the host's /usr, /lib, /bin, /etc and /dev, the mapped binaries in /kbmc/bin, the image's trees
 (read-only, at their own paths), and every volumeMount at its path (ConfigMaps and Secrets written as files,
-PVCs as the PersistentVolume's directory, which outlives the pod). It runs as the pod's ``runAsUser`` /
+PVCs as the PersistentVolume's directory, which outlives the pod), and single files bound over the host's
+(``Container.files``): the pod's /etc/hosts, which the mesh agent keeps current (``kbmc.dev.mesh``), and an
+/etc/nsswitch.conf that looks host names up in files, then DNS, as a container image's does (the Go resolver
+and glibc both read it). It runs as the pod's ``runAsUser`` /
 ``runAsGroup``. Its environment is resolved as a kubelet would (env, envFrom, fieldRefs, the API server's
 ``KUBERNETES_SERVICE_HOST`` / ``_PORT``). Readiness and liveness probes (exec, httpGet, tcpSocket) run as a
 kubelet runs them, with their periods and thresholds; a container whose liveness fails is restarted. Needs root
@@ -39,6 +42,7 @@ HOST_DIRS = ("usr", "bin", "lib", "lib64", "sbin", "etc", "dev")
 TOOLS = {name: shutil.which(name) or f"/usr/bin/{name}" for name in ("mount", "chroot", "unshare", "nsenter",
                                                                      "mkdir")}
 """Absolute paths: the wrapper runs with the container's PATH."""
+HOST_NSSWITCH = Path("/etc/nsswitch.conf")
 BIN = "/kbmc/bin"
 OPT_OUT = "dev.kbmc.io/process"
 """Where the mapped binaries appear inside the pod's root (first on PATH)."""
@@ -136,6 +140,9 @@ class Container:
     """``UID:GID`` the process runs as (empty: the agent's own user)."""
     grace: float = 30.0
     """Seconds between SIGTERM and SIGKILL (terminationGracePeriodSeconds)."""
+    files: tuple[tuple[Path, str], ...] = ()
+    """Files bound over files of the host's directories (``/etc/hosts``), where the host has them (a mount
+    point must exist, and the host's /etc is not written to)."""
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     ready: bool = False
@@ -154,6 +161,9 @@ class Container:
         for name in HOST_DIRS:
             if Path(f"/{name}").exists():
                 lines.append(f"{mount} --rbind /{name} {shlex.quote(str(self.root / name))}")
+        for source, target in self.files:  # over the host's file, in this mount namespace only
+            where = shlex.quote(str(self.root / target.lstrip("/")))
+            lines.append(f"if [ -f {where} ]; then {mount} --bind {shlex.quote(str(source))} {where}; fi")
         for binary in self.binaries:
             lines.append(f"{mount} --bind {shlex.quote(str(binary))} "
                          f"{shlex.quote(str(self.root / BIN.lstrip('/') / binary.name))}")
@@ -191,6 +201,8 @@ class Sandbox:
         self.start_delay = start_delay
         """Seconds before a pod's containers first start (an image pull); restarts do not wait."""
         self.work = work
+        self.nsswitch = work / "nsswitch.conf"
+        """The pods' /etc/nsswitch.conf: the host's, host names looked up in files first."""
         self._on_change = on_change
         self.lock = threading.Lock()
         self.containers: dict[str, list[Container]] = {}
@@ -216,6 +228,19 @@ class Sandbox:
     def running(self, key: str) -> list[Container] | None:
         with self.lock:
             return self.containers.get(key)
+
+    def etc_files(self, hosts: Path | None) -> tuple[tuple[Path, str], ...]:
+        """The files a pod's containers get over the host's /etc: ``hosts`` at /etc/hosts (when given), and the
+        nsswitch.conf that makes the resolver read it first."""
+        files = [(hosts, "/etc/hosts")] if hosts is not None else []
+        if HOST_NSSWITCH.is_file():
+            if not self.nsswitch.is_file():
+                self.work.mkdir(parents=True, exist_ok=True)
+                staging = self.nsswitch.with_suffix(".new")
+                staging.write_text(files_first(HOST_NSSWITCH.read_text()))
+                staging.replace(self.nsswitch)
+            files.append((self.nsswitch, "/etc/nsswitch.conf"))
+        return tuple(files)
 
     def start(self, key: str, containers: list[Container]) -> None:
         with self.lock:
@@ -321,6 +346,13 @@ class Sandbox:
                                   check=False).returncode == 0
         except Exception:  # refused, reset, not HTTP, timed out: the probe failed
             return False
+
+
+def files_first(nsswitch: str) -> str:
+    """``nsswitch`` with its ``hosts:`` line as a container image has it (``files dns``): /etc/hosts first, and no
+    source of the host's (mdns, myhostname, resolve) that would answer for it."""
+    lines = [line for line in nsswitch.splitlines() if not line.split("#")[0].strip().startswith("hosts:")]
+    return "\n".join([*lines, "hosts:          files dns"]) + "\n"
 
 
 def _terminate(container: Container) -> None:

@@ -32,8 +32,8 @@ agents only report Running, where no agent runs a roleProbe or an action (day 2 
 
 def seed(name: str, namespace: str, cluster_name: str, processes: bool = False, **changes: Any) -> Obj:
     """A seed example with a fixed name (instead of generateName) in ``namespace``. Its etcd pods are only
-    reported Running by the node agents unless ``processes``, and then use ``REPORTED_ETCD`` (the bed has no
-    cluster DNS for host-name tests, and without processes no agent answers the addon's actions)."""
+    reported Running by the node agents unless ``processes``, and then use ``REPORTED_ETCD`` (without processes
+    no agent answers the addon's actions, and no member resolves its peers' host names)."""
     body: Obj = yaml.safe_load((SEEDS / name).read_text())
     body["metadata"].pop("generateName", None)
     body["metadata"].update(name=cluster_name, namespace=namespace)
