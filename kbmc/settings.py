@@ -103,6 +103,9 @@ class WatchSettings:
     """A run of kopf's watches that lasted this long starts the backoff afresh."""
     watchdog: float = 1.0
     """How often the operator checks that its parts still run."""
+    stop_grace: float = 10.0
+    """Seconds kopf gets to stop once it is asked to (or a part of its own failed); then it is cancelled (its
+    stop waits without end for a watch stuck re-authenticating on a closed session)."""
 
 
 @dataclass(frozen=True)

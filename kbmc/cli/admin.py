@@ -19,6 +19,7 @@ from kbmc.core import names
 from kbmc.errors import InstallError, NotFoundError, UsageError
 from kbmc.kube import crds, rest
 from kbmc.kube.client import Api, new_client
+from kbmc.kube.wait import wait_object
 from kbmc.ops import install as installer
 from kbmc.ops import join as joining
 from kbmc.ops.addons import load_addons
@@ -208,6 +209,12 @@ def uninstall(kubeconfig: KubeconfigOption = None, context: ContextOption = None
             rest.delete(control, manifest)
     for name in ours:  # the CRDs install applied
         rest.delete(control, {"kind": "CustomResourceDefinition", "metadata": {"name": name}})
+    for name in ours:  # the API server removes their objects first: uninstall ends once they are gone
+        try:
+            wait_object(control, "CustomResourceDefinition", None, name, lambda crd: crd is None, timeout=60)
+        except TimeoutError as exc:
+            raise UsageError(f"CRD {name} is still being removed after 60 s (objects of it are left, held by a "
+                             "finalizer?): it goes once they are") from exc
     console.print("[green]✓[/green] control plane: operator, addons, DataPlanes, RBAC and CRDs "
                   f"{', '.join(ours) or '-'} removed", highlight=False)
     left = [name for name in names if name in owned and name not in ours]

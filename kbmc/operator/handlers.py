@@ -147,10 +147,23 @@ def run(settings: Settings) -> int:
 
 
 def _exit_now() -> None:
-    """The Lease is lost: no thread of this process may write again, so the process ends here (its supervisor
-    starts it again as a standby)."""
+    """The Lease is lost, or kopf's reactor does not end: the process ends here, at once (no thread may write
+    again; a task that does not end would hold an orderly exit), and its supervisor starts it again."""
     logging.shutdown()
     os._exit(1)
+
+
+class _Stopping(logging.Handler):
+    """Calls ``notice`` when kopf's reactor says it is stopping (a signal, the stop flag) or that a part of its own
+    failed (which stops it)."""
+
+    def __init__(self, notice: Callable[[], None]) -> None:
+        super().__init__()
+        self._notice = notice
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.ERROR or "is stopping" in record.getMessage():
+            self._notice()
 
 
 class _Reactor:
@@ -161,8 +174,10 @@ class _Reactor:
     (``watches.CrdWatch``). Anything else that stops kopf, or a part of the operator that ends, stops the
     process with exit code 1."""
 
-    def __init__(self, rt: Runtime, more_parts: Callable[[], list[str]] = list) -> None:
+    def __init__(self, rt: Runtime, more_parts: Callable[[], list[str]] = list,
+                 exit_now: Callable[[], None] = _exit_now) -> None:
         self.rt = rt
+        self.exit_now = exit_now
         self.more_parts = more_parts
         """Other parts the operator cannot work without (the leader election)."""
         self.halt = threading.Event()
@@ -208,9 +223,7 @@ class _Reactor:
                 self.crds.installed.update(installed)
                 started = loop.time()
                 try:
-                    # the identity given: kopf's own guess asks the passwd database, which a container's user is not in
-                    await kopf.operator(registry=registry, clusterwide=True, standalone=True, stop_flag=self._restart,
-                                        identity=self.rt.settings.identity)  # type: ignore[arg-type]
+                    await self._kopf(registry)
                 except watches.TRANSIENT as exc:
                     if loop.time() - started > tuning.stable_run:
                         delay = tuning.restart_backoff[0]
@@ -231,6 +244,43 @@ class _Reactor:
             watchdog.cancel()
             self.crds.stop()
         return 1 if self.failed else 0
+
+    async def _kopf(self, registry: kopf.OperatorRegistry) -> None:
+        """One run of kopf's reactor, until it stops (raising what stopped it). kopf's own stop waits without end
+        for a task that does not end (a watch re-authenticating on the session kopf closed as it stops, seen when
+        the API server restarts): once kopf is asked to stop, or says it is stopping (a signal, a part of its own
+        failed), it gets ``stop_grace`` seconds, then is cancelled and run again; one that does not end even then
+        stops the operator (its supervisor starts it again)."""
+        # the identity given: kopf's own guess asks the passwd database, which a container's user is not in
+        run = asyncio.ensure_future(kopf.operator(registry=registry, clusterwide=True, standalone=True,
+                                                  stop_flag=self._restart,
+                                                  identity=self.rt.settings.identity))  # type: ignore[arg-type]
+        stopping = asyncio.Event()
+        said = _Stopping(lambda: self._call(stopping.set))
+        logging.getLogger("kopf._core.reactor.running").addHandler(said)
+        waiters = [asyncio.ensure_future(self._restart.wait()), asyncio.ensure_future(stopping.wait())]
+        grace = self.rt.settings.watches.stop_grace
+        try:
+            await asyncio.wait([run, *waiters], return_when=asyncio.FIRST_COMPLETED)
+            if not run.done():
+                await asyncio.wait([run], timeout=grace)
+            if not run.done():
+                log.warning("kopf's reactor did not stop within %.0f s; cancelling it", grace)
+                run.cancel()
+                await asyncio.wait([run], timeout=grace)  # (wait_for would wait for the cancellation to take)
+                if not run.done():
+                    log.critical("kopf's reactor did not stop within %.0f s of being cancelled; exiting so that the "
+                                 "operator is started again", grace)
+                    self.exit_now()
+                    raise RuntimeError("kopf's reactor does not stop")
+                if not self.halt.is_set():
+                    self._restart.set()  # its watches start again (the loop waits until the kinds are served)
+                return
+            run.result()
+        finally:
+            logging.getLogger("kopf._core.reactor.running").removeHandler(said)
+            for waiter in waiters:
+                waiter.cancel()
 
     async def _watchdog(self) -> None:
         while not self.halt.is_set():

@@ -8,6 +8,8 @@ errors are kopf's own types, built as kopf builds them."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import socket
 import threading
 import urllib.error
@@ -38,7 +40,8 @@ def reactor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[handler
         "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:9"}}],
         "users": [{"name": "u", "user": {"token": "t"}}],
         "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
-    rt = Runtime(Settings(kubeconfig=kubeconfig, watches=WatchSettings(restart_backoff=(0.01, 0.05), watchdog=0.05)))
+    rt = Runtime(Settings(kubeconfig=kubeconfig, watches=WatchSettings(restart_backoff=(0.01, 0.05), watchdog=0.05,
+                                                                       stop_grace=0.2)))
     handle = handlers._Reactor(rt)
     monkeypatch.setattr(handle.crds, "start", lambda: None)  # no CRD informers against a server that is not there
     yield handle
@@ -97,6 +100,35 @@ def test_watches_stopped_by_api_errors_start_again(monkeypatch: pytest.MonkeyPat
     assert code == 0
     assert checks == 4, "every start follows a check that the control plane serves the kinds"
     assert (restarts("404") - before[0], restarts("503") - before[1]) == (2, 1)
+
+
+def test_a_kopf_whose_stop_hangs_is_cancelled_and_started_again(monkeypatch: pytest.MonkeyPatch,
+                                                                reactor: handlers._Reactor) -> None:
+    """As seen when the control plane's API server restarts: a part of kopf fails (it logs so) and kopf's stop
+    then waits for a watch stuck re-authenticating; kbmc cancels it after stop_grace and watches again."""
+    async def failed_and_stuck(_: handlers._Reactor, __: asyncio.Event) -> None:
+        logging.getLogger("kopf._core.reactor.running").error("Multidimensional multitasker has failed: 404")
+        await asyncio.Event().wait()  # kopf's stop waiting for ever
+
+    code, checks = drive(monkeypatch, reactor, [failed_and_stuck, stop])
+    assert (code, checks) == (0, 2)
+
+
+def test_a_kopf_that_will_not_even_be_cancelled_ends_the_process(monkeypatch: pytest.MonkeyPatch,
+                                                                 reactor: handlers._Reactor,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="kopf._core.reactor.running")  # the operator logs at INFO
+    exits: list[bool] = []
+    monkeypatch.setattr(reactor, "exit_now", lambda: exits.append(True))
+
+    async def deaf(_: handlers._Reactor, __: asyncio.Event) -> None:
+        logging.getLogger("kopf._core.reactor.running").info("Signal SIGTERM is received. Operator is stopping.")
+        for _ in range(3):  # (three: the test's own loop must end once asked)
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(0.5)
+
+    code, _ = drive(monkeypatch, reactor, [deaf])
+    assert code == 1 and exits == [True]
 
 
 def test_unexpected_failure_of_kopf_exits_non_zero(monkeypatch: pytest.MonkeyPatch,
