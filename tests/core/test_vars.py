@@ -69,3 +69,25 @@ def test_peers_in_unavailable_data_planes_keep_their_entry() -> None:
                             previous={"PEER_ENDPOINT": published})
     assert env["PEER_ENDPOINT"] == published and waiting == []
     assert env["PEER_ENDPOINT_UNAVAILABLE"] == "c-etcd-peer-1,c-etcd-peer-2"
+
+
+def test_vars_of_the_component_and_of_a_service_without_a_name() -> None:
+    """componentVarRef names every instance wherever it runs (placed or not), in KubeBlocks' formats; a
+    serviceVarRef without a name means the definition's default service (here its only pod service)."""
+    body = DEFINITION.dump()
+    body["spec"]["services"] = [s for s in body["spec"]["services"] if s["name"] == "peer"]
+    body["spec"]["vars"] = [
+        {"name": "PEERS", "valueFrom": {"serviceVarRef": {"host": "Required"}}},
+        {"name": "NAMES", "valueFrom": {"componentVarRef": {"podNames": "Required"}}},
+        {"name": "FQDNS", "valueFrom": {"componentVarRef": {"podFQDNs": "Required"}}},
+        {"name": "FULL", "valueFrom": {"componentVarRef": {"componentName": "Required"}}},
+        {"name": "COUNT", "valueFrom": {"componentVarRef": {"replicas": "Required"}}}]
+    definition = ComponentDefinition.model_validate(body)
+    spec = ClusterComponentSpec.model_validate({"name": "etcd", "componentDef": "etcd-0.9.0", "replicas": 3,
+                                                "services": [{"name": "peer", "podService": True}]})
+    result = resolve(definition, plan_services(spec, definition), "c", "etcd", {0: "k8s-1", 2: "k8s-3"},
+                     Context(seen={}, node_addresses={}), namespace="ns", replicas=3)
+    assert result.env == {
+        "PEERS": "c-etcd-peer-0,c-etcd-peer-2", "PEERS_UNAVAILABLE": "", "NAMES": "c-etcd-0,c-etcd-1,c-etcd-2",
+        "FQDNS": ",".join(f"c-etcd-{i}.c-etcd-headless.ns.svc.cluster.local" for i in range(3)),
+        "FULL": "c-etcd", "COUNT": "3"}
