@@ -393,9 +393,8 @@ def record_patch(cluster: Cluster, prepared: Prepared) -> tuple[dict[str, dict[i
     text = placement.write_record(record)
     if meta.annotations.get(names.INSTANCES) != text:
         annotations[names.INSTANCES] = text
-    pins = versions.write_pins({c: (s.component_def or "", s.service_version or "", prepared.choices[s.name])
-                                for c, s in ((s.name, s) for s in cluster.spec.component_specs)
-                                if s.name in prepared.choices})
+    pins = versions.write_pins({s.name: (s.component_def or "", s.service_version or "", prepared.choices[s.name])
+                                for s in cluster.spec.component_specs if s.name in prepared.choices})
     if meta.annotations.get(names.DEFINITIONS) != pins:
         annotations[names.DEFINITIONS] = pins
     if not annotations and names.FINALIZER in meta.finalizers:
