@@ -230,23 +230,13 @@ def endpoint_slices(api: Any) -> Callable[..., Any]:
     (discovery.k8s.io/v1beta1 on 1.20, v1 from 1.21), asked again after a failure."""
     version: list[str] = []
 
-    def list_fn(_preload_content: bool = True, _request_timeout: Any = None, **kwargs: Any) -> Any:
+    def url_path(timeout: Any) -> str:
         if not version:
-            group = rest.request(api, "GET", "/apis/discovery.k8s.io", timeout=_request_timeout)
+            group = rest.request(api, "GET", "/apis/discovery.k8s.io", timeout=timeout)
             version.append(group["preferredVersion"]["groupVersion"])
-        query = {_camel(k): v for k, v in kwargs.items()}
-        raw = rest.request(api, "GET", f"/apis/{version[0]}/endpointslices", query=query,
-                           timeout=_request_timeout, stream=True)
-        if not kwargs.get("watch"):
-            raw.data  # noqa: B018 - read the whole body now
-        return raw
+        return f"/apis/{version[0]}/endpointslices"
 
-    return list_fn
-
-
-def _camel(name: str) -> str:
-    head, *tail = name.split("_")
-    return head + "".join(part.title() for part in tail)
+    return rest.lister_at(api, url_path)
 
 
 class Mesh:

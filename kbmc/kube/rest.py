@@ -198,11 +198,15 @@ def drop(response: Any) -> None:
 def lister(api: client.ApiClient, kind: str, namespace: str | None = None, **fixed: Any) -> Callable[..., Any]:
     """A list function in the shape ``Informer`` expects (kwargs as the official client names them)."""
     url_path = path(kind, namespace)
+    return lister_at(api, lambda _timeout: url_path, **fixed)
 
+
+def lister_at(api: client.ApiClient, url_path: Callable[[Any], str], **fixed: Any) -> Callable[..., Any]:
+    """``lister`` for a path found when listing (``url_path(timeout)``: a kind whose version discovery says)."""
     def list_fn(_preload_content: bool = True, _request_timeout: Any = None, **kwargs: Any) -> Any:
         params = {**fixed, **kwargs}
         query = {_camel(k): v for k, v in params.items()}
-        raw = request(api, "GET", url_path, query=query, timeout=_request_timeout, stream=True)
+        raw = request(api, "GET", url_path(_request_timeout), query=query, timeout=_request_timeout, stream=True)
         if not params.get("watch"):
             raw.data  # noqa: B018 - read the whole body now
         return raw
