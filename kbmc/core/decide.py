@@ -24,7 +24,7 @@ from kbmc.core.plan import Intent, Key, key_of, live_instances, outdated, plan_p
 from kbmc.core.services import ServicePlan, ingress_addresses, plan_services
 from kbmc.core.snapshot import PlaneSnapshot, Snapshot
 from kbmc.core.status import Event, Observation, Problem
-from kbmc.core.vars import Context, SeenService, resolve
+from kbmc.core.vars import Component, Context, SeenService, resolve
 from kbmc.core.verdict import unsupported_fields
 from kbmc.errors import ClusterSpecError, ComponentDefinitionError, PlacementError
 from kbmc.settings import QueueSettings
@@ -323,8 +323,8 @@ def prepare_components(snap: Snapshot) -> Prepared:
         out.blocked = True
         return out
     out.record = _checked_record(snap, out)
+    assigned: dict[str, tuple[placement.Assignment, list[str]]] = {}
     for spec in cluster.spec.component_specs:
-        definition, plans = definitions[spec.name]
         assignment = placement.assign(out.placement, spec.replicas, out.record.get(spec.name, {}), views)
         if assignment.waiting:
             out.waiting_ordinals[spec.name] = assignment.waiting
@@ -335,11 +335,17 @@ def prepare_components(snap: Snapshot) -> Prepared:
                 f"{names.PLACEMENT} no longer names the data plane(s) of instance(s) "
                 + ", ".join(f"{names.pod(name, spec.name, o)} ({p})" for o, p in sorted(outside.items()))
                 + ": they stay where they are, with what they use; new instances go to the placement")))
-        planes = [*out.placement, *sorted(set(outside.values()))]
-        ctx = _var_context(snap, planes, spec.name)
+        assigned[spec.name] = assignment, [*out.placement, *sorted(set(outside.values()))]
+    every = [Component(spec.name, *definitions[spec.name], assigned[spec.name][0].planes, spec.replicas)
+             for spec in cluster.spec.component_specs]
+    seen_planes = sorted({p for _, planes in assigned.values() for p in planes})
+    for spec in cluster.spec.component_specs:
+        definition, plans = definitions[spec.name]
+        assignment, planes = assigned[spec.name]
+        ctx = _var_context(snap, seen_planes, spec.name)
         try:
             resolution = resolve(definition, plans, name, spec.name, assignment.planes, ctx, namespace,
-                                 spec.replicas)
+                                 spec.replicas, [c for c in every if c.name != spec.name])
         except ComponentDefinitionError as exc:
             out.problems.append(Problem("SpecValid", "ComponentDefinitionInvalid", str(exc)))
             out.blocked = True
@@ -366,13 +372,16 @@ def prepare_components(snap: Snapshot) -> Prepared:
             return out
         absent = [a for a in wanted if a.secret not in snap.accounts]
         out.accounts.extend(absent)
-        if absent:
+        # the accounts of other components their vars read are created with those components
+        unmade = sorted({a.secret for a in absent} | {secret for secret, _ in resolution.credentials.values()
+                                                  if secret not in snap.accounts})
+        if unmade:
             out.problems.append(Problem("ResourcesApplied", "CreatingAccounts", (
-                f"pods wait for the Secret(s) {', '.join(a.secret for a in absent)} of their system accounts")))
+                f"pods wait for the Secret(s) {', '.join(unmade)} of their system accounts")))
         out.components.append(ComponentInput(
             spec=spec, definition=definition, services=plans, ordinals={**assignment.planes},
             planes=planes, env=None if resolution.waiting and not ctx.previous else resolution.env,
-            held=_new_pods(snap, spec.name, assignment.planes) if resolution.waiting or missing or absent
+            held=_new_pods(snap, spec.name, assignment.planes) if resolution.waiting or missing or unmade
             else frozenset(),
             scripts=scripts, credentials=resolution.credentials,
             accounts={a.secret: snap.accounts[a.secret] for a in wanted if a.secret in snap.accounts}))

@@ -10,18 +10,23 @@
 - Peers in data planes marked unavailable keep their last published entry (kbmc cannot look there), and
   ``<VAR>_UNAVAILABLE`` lists their Service names, so a database can tell them apart without the full list
   being rewritten under it.
+- A var whose ``compDef`` names another definition reads the one other component of the Cluster that runs a
+  definition it matches (exact name, prefix or regular expression, as KubeBlocks matches): its Services, its
+  instances, its accounts' Secrets. None: an optional var is left out, any other is an error naming it; several:
+  an error (``multipleClusterObjectOption`` is not supported).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from kbmc.api.componentdefinition import ComponentDefinition, ComponentVarSelector, ServiceVarSelector
+from kbmc.api.componentdefinition import ComponentDefinition, ComponentVarSelector, ObjectRef, ServiceVarSelector, Var
 from kbmc.core.accounts import secret_name
 from kbmc.core.names import pod
 from kbmc.core.services import ServicePlan
-from kbmc.core.verdict import default_service
+from kbmc.core.verdict import default_service, own
+from kbmc.core.versions import matches
 from kbmc.errors import ComponentDefinitionError
 
 
@@ -55,39 +60,66 @@ class Context:
     """The env ConfigMap's current data."""
 
 
+@dataclass(frozen=True)
+class Component:
+    """A component of the Cluster as vars see it."""
+
+    name: str
+    definition: ComponentDefinition
+    plans: list[ServicePlan]
+    ordinals: Mapping[int, str]
+    """Ordinal -> data plane of the instances placed."""
+    replicas: int | None = None
+    """Its instances are ordinals 0 .. replicas-1 wherever they run, placed or waiting (default: those placed)."""
+
+
 def resolve(definition: ComponentDefinition, plans: list[ServicePlan], cluster: str, component: str,
             ordinals: Mapping[int, str], ctx: Context, namespace: str = "default",
-            replicas: int | None = None) -> Resolution:
+            replicas: int | None = None, others: Sequence[Component] = ()) -> Resolution:
     """``ordinals``: ordinal -> data plane of the instances placed; ``replicas``: the component's (its instances
-    are ordinals 0 .. replicas-1 wherever they run, placed or waiting; default: those placed)."""
+    are ordinals 0 .. replicas-1 wherever they run, placed or waiting; default: those placed); ``others``: the
+    Cluster's other components (``ctx`` holds their Services too)."""
     out = Resolution()
-    by_name = {p.name: p for p in plans}
+    this = Component(component, definition, plans, ordinals, replicas)
     for var in definition.spec.vars:
         source = var.value_from
-        if source is not None and source.credential_var_ref is not None:
-            ref_ = source.credential_var_ref
-            key = "username" if ref_.username is not None else "password"
-            out.credentials[var.name] = (secret_name(cluster, component, ref_.name or ""), key)
+        ref: ObjectRef | None = None if source is None else (
+            source.credential_var_ref or source.component_var_ref or source.service_var_ref)
+        if source is None or ref is None:
+            out.env[var.name] = var.value or ""
             continue
-        if source is not None and source.component_var_ref is not None:
-            every = sorted(ordinals) if replicas is None else list(range(replicas))
-            value = _component_value(source.component_var_ref, cluster, component, every, namespace)
+        target = this if own(definition, ref) else _other(definition, var, ref, others)
+        if target is None:
+            continue
+        if source.credential_var_ref is not None:
+            ref_ = source.credential_var_ref
+            if ref_.name not in {a.name for a in target.definition.spec.system_accounts}:
+                if ref_.optional:
+                    continue
+                raise ComponentDefinitionError(
+                    f"ComponentDefinition {definition.metadata.name}: var {var.name} refers to account {ref_.name} "
+                    f"of component {target.name}, whose ComponentDefinition {target.definition.metadata.name} "
+                    "has no such account")
+            key = "username" if ref_.username is not None else "password"
+            out.credentials[var.name] = (secret_name(cluster, target.name, ref_.name or ""), key)
+            continue
+        if source.component_var_ref is not None:
+            every = sorted(target.ordinals) if target.replicas is None else list(range(target.replicas))
+            value = _component_value(source.component_var_ref, cluster, target.name, every, namespace)
             if value is not None:
                 out.env[var.name] = value
             continue
-        ref = source.service_var_ref if source else None
-        if ref is None:
-            out.env[var.name] = var.value or ""
-            continue
-        service = ref.name or default_service(definition)
-        plan = by_name.get(service or "")
+        service_ref = source.service_var_ref
+        assert service_ref is not None
+        service = service_ref.name or default_service(target.definition)
+        plan = next((p for p in target.plans if p.name == service), None)
         if plan is None:
-            if ref.optional:
+            if service_ref.optional:
                 continue
             raise ComponentDefinitionError(
                 f"ComponentDefinition {definition.metadata.name}: var {var.name} refers to service "
-                f"{service or '(default)'}, which this Cluster does not create")
-        value, waiting, absent = _service_value(ref, plan, cluster, component, ordinals, ctx,
+                f"{service or '(default)'} of component {target.name}, which this Cluster does not create")
+        value, waiting, absent = _service_value(service_ref, plan, cluster, target.name, target.ordinals, ctx,
                                                 ctx.previous.get(var.name, ""))
         out.waiting.extend(w for w in waiting if w not in out.waiting)
         if value is None and var.name in ctx.previous:
@@ -97,6 +129,21 @@ def resolve(definition: ComponentDefinition, plans: list[ServicePlan], cluster: 
         if plan.pod_service:
             out.env[f"{var.name}_UNAVAILABLE"] = ",".join(absent)
     return out
+
+
+def _other(definition: ComponentDefinition, var: Var, ref: ObjectRef, others: Sequence[Component]) -> Component | None:
+    """The one other component whose definition ``ref.compDef`` matches (None: an optional var is left out)."""
+    found = [o for o in others if matches(o.definition.metadata.name or "", ref.comp_def or "")]
+    if len(found) == 1:
+        return found[0]
+    where = f"ComponentDefinition {definition.metadata.name}: var {var.name} (compDef {ref.comp_def})"
+    if found:
+        raise ComponentDefinitionError(f"{where} matches components {', '.join(o.name for o in found)} of this "
+                                       "Cluster; kbmc reads one (multipleClusterObjectOption is not supported)")
+    if ref.optional:
+        return None
+    raise ComponentDefinitionError(f"{where}: no other component of this Cluster runs a ComponentDefinition it "
+                                   "matches")
 
 
 def _component_value(ref: ComponentVarSelector, cluster: str, component: str, ordinals: list[int],

@@ -74,12 +74,10 @@ def _var_problems(definition: ComponentDefinition, var: Var) -> list[str]:
         return [*problems, f"{where}.valueFrom.{kind}: not supported yet (kbmc resolves {', '.join(VAR_KINDS)})"]
     ref: ObjectRef | None = source.service_var_ref or source.component_var_ref or source.credential_var_ref
     assert ref is not None
-    name = definition.metadata.name or ""
-    if ref.comp_def and not matches(name, ref.comp_def):
-        problems.append(f"{where}.valueFrom.{kind}.compDef {ref.comp_def}: vars of other components are not "
-                        "supported yet (only this definition's own)")
     if ref.multiple_cluster_object_option is not None:
         problems.append(f"{where}.valueFrom.{kind}.multipleClusterObjectOption: not supported yet")
+    if not own(definition, ref):
+        return problems  # another component's: checked against the Cluster's components when resolved
     credential = source.credential_var_ref
     if credential is not None and credential.name not in {a.name for a in definition.spec.system_accounts}:
         problems.append(f"{where}.valueFrom.credentialVarRef.name: no system account named {credential.name}")
@@ -92,6 +90,12 @@ def _var_problems(definition: ComponentDefinition, var: Var) -> list[str]:
         elif service.name is not None and service.name not in names:
             problems.append(f"{where}.valueFrom.serviceVarRef.name: no service named {service.name}")
     return problems
+
+
+def own(definition: ComponentDefinition, ref: ObjectRef) -> bool:
+    """Whether a var reads the definition's own component (no compDef, or one that matches its name, as
+    KubeBlocks takes it), rather than another component of the Cluster."""
+    return not ref.comp_def or matches(definition.metadata.name or "", ref.comp_def)
 
 
 def default_service(definition: ComponentDefinition) -> str | None:

@@ -56,12 +56,13 @@ def test_a_var_naming_no_service_or_a_script_elsewhere_makes_it_unavailable() ->
     assert "spec.scripts[etcd-scripts].namespace other" in message and "kb-system" in message
 
 
-def test_a_var_of_another_definition_makes_it_unavailable_and_its_own_by_prefix_does_not() -> None:
+def test_a_var_of_another_definition_is_checked_per_cluster_and_its_own_by_prefix_here() -> None:
     body = copy.deepcopy(ETCD)
-    body["spec"]["vars"][0]["valueFrom"]["serviceVarRef"]["compDef"] = "postgresql"
+    ref = body["spec"]["vars"][0]["valueFrom"]["serviceVarRef"]
+    ref.update(compDef="postgresql", name="nope")  # another component's service: known once a Cluster pairs them
+    status = check(body, "kb-system")
+    assert status is not None and status["phase"] == "Available", status
+    ref["compDef"] = "etcd"  # a prefix of its own name: its own service, which it lacks
     status = check(body, "kb-system")
     assert status is not None and status["phase"] == "Unavailable"
-    assert "compDef postgresql: vars of other components are not supported yet" in str(status["message"])
-    body["spec"]["vars"][0]["valueFrom"]["serviceVarRef"]["compDef"] = "etcd"  # a prefix of its own name
-    status = check(body, "kb-system")
-    assert status is not None and status["phase"] == "Available"
+    assert "serviceVarRef.name: no service named nope" in str(status["message"])
