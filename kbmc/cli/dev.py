@@ -21,9 +21,10 @@ DirOption = Annotated[Path, typer.Option("--dir", help="Where the bed keeps its 
 NameArg = Annotated[str, typer.Argument(help="Cluster name: control, k8s-1, k8s-2, ...")]
 
 
-def _progress(step: toolchain.Step, index: int) -> None:
-    console.print(f"[bold]\\[{index + 1}/{len(toolchain.STEPS)}][/bold] {step.title} "
-                  f"[dim](usually {step.usual})[/dim]")
+def _progress(steps: tuple[toolchain.Step, ...]) -> toolchain.Progress:
+    def show(step: toolchain.Step, index: int) -> None:
+        console.print(f"[bold]\\[{index + 1}/{len(steps)}][/bold] {step.title} [dim](usually {step.usual})[/dim]")
+    return show
 
 
 def ensure_toolchain() -> toolchain.Toolchain:
@@ -36,17 +37,30 @@ def ensure_toolchain() -> toolchain.Toolchain:
     elif problem is not None:
         console.print(f"[yellow]The cached toolchain is unusable ({problem}); rebuilding it.[/yellow]")
     started = time.monotonic()
-    result = toolchain.ensure(_progress)
+    result = toolchain.ensure(_progress(toolchain.STEPS))
     if problem is not None:
         console.print(f"Toolchain ready in {time.monotonic() - started:.0f} s.")
     return result
 
 
+def ensure_redis() -> Path:
+    """The cached redis-server, redis-sentinel and redis-cli (the bed runs Redis images with them), fetched
+    first (with progress) when missing or corrupt."""
+    directory = toolchain.redis_dir()
+    problem = None if toolchain.redis_bin_dir_override() else toolchain.verify_redis(directory)
+    if problem is not None and not directory.exists():
+        console.print(f"First run: fetching Redis {toolchain.REDIS_VERSION} from Debian's packages into {directory}.")
+    elif problem is not None:
+        console.print(f"[yellow]The cached Redis is unusable ({problem}); fetching it again.[/yellow]")
+    return toolchain.ensure_redis(_progress(toolchain.REDIS_STEPS))
+
+
 @app.command("toolchain")
 def toolchain_command() -> None:
-    """Build (first time) or check the cached kube-apiserver, kube-controller-manager and etcd."""
+    """Build (first time) or check the cached kube-apiserver, kube-controller-manager, etcd and Redis."""
     chain = ensure_toolchain()
     console.print(f"binaries: {chain.bin_dir}")
+    console.print(f"redis: {ensure_redis()}")
 
 
 @app.command()
@@ -56,14 +70,17 @@ def up(
                                                     help="Number of data planes (default 3).")] = None,
     base_port: Annotated[int, typer.Option(help="First port; clusters use base+i and base+100+2i.")]
     = DEFAULT_BASE_PORT,
-    no_processes: Annotated[bool, typer.Option("--no-processes", help="Do not run etcd pods as local processes "
-                                                                      "(pods are only reported Running).")] = False,
+    no_processes: Annotated[bool, typer.Option("--no-processes", help="Do not run etcd, Redis and kbmc pods as "
+                                                                      "local processes (they are only reported "
+                                                                      "Running).")] = False,
     start_delay: Annotated[float, typer.Option(min=0, help="Seconds a pod's containers wait before they first "
                                                            "start, as an image pull would make them.")] = 0.0,
 ) -> None:
     """Start the control plane and the data planes (or what is not running of an existing bed)."""
     bed = Bed(directory)
     chain = ensure_toolchain()
+    if not no_processes:
+        ensure_redis()
     started = time.monotonic()
     with console.status("starting etcd, kube-apiserver, kube-controller-manager and node agents..."):
         state = bed.up(chain, data_planes, base_port, processes=not no_processes, start_delay=start_delay)
@@ -79,6 +96,7 @@ def demo(directory: DirOption,
 
     bed = Bed(directory)
     chain = ensure_toolchain()
+    ensure_redis()
     with console.status("starting the local clusters..."):
         state = bed.up(chain, None, base_port)
     _print_status(bed, state)

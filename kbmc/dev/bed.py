@@ -1,7 +1,9 @@
 """The local multi-cluster bed: one control-plane cluster and N data planes, each its own etcd,
 kube-apiserver, kube-controller-manager, node agent (``kbmc.dev.agent``: kubelet, scheduler, provisioner,
 MetalLB) and mesh agent (``kbmc.dev.mesh``: Cilium ClusterMesh's global services and the cluster DNS, for the
-pods run as processes) on loopback.
+pods run as processes) on loopback. The node agents run pods of the images in ``images`` as local processes: etcd
+(the toolchain's etcd and etcdctl), kbmc's own (``kbmc_image``) and Redis (``redis_images``: Debian's
+redis-server, redis-sentinel and redis-cli, ``toolchain.ensure_redis``).
 
 Layout of ``DIR``::
 
@@ -40,7 +42,7 @@ from kbmc import __version__
 from kbmc.dev import network, procs
 from kbmc.dev.procs import Proc, ProcState
 from kbmc.dev.sandbox import HOST_DIRS, ImageBinaries
-from kbmc.dev.toolchain import Toolchain
+from kbmc.dev.toolchain import REDIS_BINARIES, Toolchain, ensure_redis
 from kbmc.errors import BedError, UsageError
 
 CONTROL = "control"
@@ -110,7 +112,9 @@ class BedState(BaseModel):
     base_port: int
     bin_dir: str
     processes: bool = True
-    """Whether node agents run known images (etcd, kbmc's) as local processes."""
+    """Whether node agents run known images (etcd, kbmc's, Redis) as local processes."""
+    redis_dir: str | None = None
+    """The redis-server, redis-sentinel and redis-cli the node agents run Redis images with (with processes)."""
     start_delay: float = 0.0
     """Seconds a pod's containers wait before they first start, as an image pull would make them."""
     clusters: list[ClusterState]
@@ -188,6 +192,8 @@ class Bed:
                 if not self.mesh_kubeconfig.is_file():
                     raise BedError(f"the bed at {self.directory} was made by a kbmc without the mesh agent: run "
                                    "`kbmc dev down` and `kbmc dev up` again")
+                if state.processes and state.redis_dir is None:  # a bed made before Redis ran as processes
+                    state.redis_dir = str(ensure_redis())
                 self._start(state, [c for c in state.clusters if c.summary() != "up"])
                 return state
             count = 3 if data_planes is None else data_planes
@@ -195,6 +201,7 @@ class Bed:
                 raise UsageError(f"--data-planes must be between 1 and {MAX_DATA_PLANES}, not {count}")
             state = self._plan(toolchain, count, base_port)
             state.processes, state.start_delay = processes, start_delay
+            state.redis_dir = str(ensure_redis()) if processes else None
             busy = [f"{port} ({what})" for port, what in _ports(state) if not port_free(port)]
             if busy:
                 raise BedError(
@@ -413,11 +420,10 @@ class Bed:
         if state.start_delay:
             argv += ["--start-delay", str(state.start_delay)]
         if state.processes:
-            # images the bed can run for real: etcd (with etcdctl for probes and users), and kbmc's own; their
-            # /etc/hosts from the mesh agent
+            # images the bed can run for real (``images``); their /etc/hosts from the mesh agent
             argv += ["--hosts-dir", str(cdir / "mesh")]
-            argv += ["--image-binary", f"*etcd:*={toolchain.path('etcd')}:{toolchain.path('etcdctl')}",
-                     "--image-binary", kbmc_image().dump()]
+            redis = Path(state.redis_dir) if state.redis_dir else None
+            argv += [arg for image in images(toolchain, redis) for arg in ("--image-binary", image.dump())]
         return argv
 
     def _wait_ready(self, cluster: ClusterState, component: str) -> None:
@@ -548,6 +554,29 @@ def describe(state: BedState) -> list[dict[str, str]]:
     return rows
 
 
+
+
+def images(toolchain: Toolchain, redis: Path | None) -> list[ImageBinaries]:
+    """What the node agents run as processes, first match wins: etcd (with etcdctl for probes and users), kbmc's
+    own image, and Redis when ``redis`` (the wrappers' directory) is given."""
+    return [ImageBinaries("*etcd:*", (toolchain.path("etcd"), toolchain.path("etcdctl"))), kbmc_image(),
+            *(redis_images(redis) if redis else [])]
+
+
+#: Redis images, any registry and tag: redis, bitnami/redis, redis/redis-stack-server, bitnami/redis-sentinel
+#: (not oliver006/redis_exporter: a pod with it is only reported Running).
+REDIS_IMAGES = ("*redis:*", "*redis-stack-server:*", "*redis-stack:*", "*redis-sentinel:*")
+
+
+def redis_images(bin_dir: Path) -> list[ImageBinaries]:
+    """Redis images as ``bin_dir``'s redis-server, redis-sentinel and redis-cli (in /kbmc/bin, first on PATH),
+    with the cache they run from (the wrappers' parent directory, when it is ``toolchain.ensure_redis``'s) mounted
+    read-only at its own path."""
+    tree = bin_dir.parent if (bin_dir.parent / "manifest.json").is_file() else bin_dir
+    host = tuple(Path(f"/{d}") for d in HOST_DIRS)
+    trees = () if any(tree.is_relative_to(t) for t in host) else (tree,)
+    binaries = tuple(bin_dir / name for name in REDIS_BINARIES)
+    return [ImageBinaries(pattern, binaries, (), trees) for pattern in REDIS_IMAGES]
 
 
 def kbmc_image() -> ImageBinaries:

@@ -1,6 +1,7 @@
 """Run a pod's container as a local process, as a kubelet would with a container runtime, for images the
 bed knows local programs for (``etcd`` images -> the toolchain's etcd and etcdctl; kbmc's own image -> the
-project's installed environment, its entrypoint ``kbmc``).
+project's installed environment, its entrypoint ``kbmc``; Redis images (redis, redis/redis-stack-server,
+bitnami/redis) -> Debian's redis-server, redis-sentinel and redis-cli from the toolchain's Redis cache).
 
 The process gets a private mount namespace and a small root of its own (``unshare -m`` + bind mounts +
 ``chroot``): the host's /usr, /lib, /bin, /etc and /dev, the mapped binaries in /kbmc/bin, the image's trees

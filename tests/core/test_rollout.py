@@ -2,7 +2,9 @@
 
 Matrix: rollout: not observed yet | old pods still running | ready count | a pod waiting on its image stops the
 wait at once | probes: exec, httpGet by port name (host: the pod's address), tcpSocket with thresholds, none |
-image mapping: the short form and the JSON form with entrypoint and trees, a bad one named.
+image mapping: the short form and the JSON form with entrypoint and trees, a bad one named | the bed's images:
+Redis images of any registry and tag as the cached Redis (its cache a tree), etcd's and kbmc's unaffected, the
+Redis exporter not taken for Redis, no Redis mapping without a Redis cache.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from typing import Any
 
 import pytest
 
-from kbmc.dev.sandbox import ImageBinaries, Probe
+from kbmc.dev import bed
+from kbmc.dev.sandbox import ImageBinaries, Probe, Sandbox
+from kbmc.dev.toolchain import Toolchain
 from kbmc.ops import rollout
 
 
@@ -58,3 +62,28 @@ def test_image_mappings() -> None:
     assert ImageBinaries.parse(full.dump()) == full
     with pytest.raises(ValueError, match="--image-binary '\\{\"binaries\": \\[\\]\\}': 'pattern'"):
         ImageBinaries.parse('{"binaries": []}')
+
+
+@pytest.mark.parametrize(("image", "expected"), [
+    ("docker.io/redis/redis-stack-server:7.2.0-v19", "redis"),
+    ("redis:7.2.4", "redis"),
+    ("docker.io/bitnami/redis:7.0", "redis"),
+    ("docker.io/bitnami/redis-sentinel:7.0.15", "redis"),
+    ("docker.io/apecloud/etcd:v3.5.6", "etcd"),
+    ("kbmc/kbmc:1.0", "kbmc"),
+    ("registry.example/kbmc/kbmc:0.1.0", "kbmc"),
+    ("docker.io/oliver006/redis_exporter:v1.55.0", None),
+    ("docker.io/library/postgres:16", None),
+])
+def test_the_beds_images(tmp_path: Path, image: str, expected: str | None) -> None:
+    cache = tmp_path / "redis-7.0.15-kbmc1"
+    (cache / "bin").mkdir(parents=True)
+    (cache / "manifest.json").write_text("{}")
+    sandbox = Sandbox(bed.images(Toolchain(Path("/c/bin")), cache / "bin"), tmp_path, lambda key: None)
+    found = sandbox.image_for(image)
+    names = {"redis": ("redis-server", "redis-sentinel", "redis-cli"), "etcd": ("etcd", "etcdctl"), "kbmc": ("kbmc",)}
+    assert (found and tuple(b.name for b in found.binaries)) == (expected and names[expected])
+    if expected == "redis":
+        assert found is not None and found.binaries[0] == cache / "bin/redis-server" and found.trees == (cache,)
+    without = Sandbox(bed.images(Toolchain(Path("/c/bin")), None), tmp_path, lambda key: None).image_for(image)
+    assert (without is None) == (expected in ("redis", None))
