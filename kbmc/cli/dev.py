@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -12,6 +12,7 @@ from rich.table import Table
 
 from kbmc.dev import toolchain
 from kbmc.dev.bed import DEFAULT_BASE_PORT, Bed, BedState, default_dir, describe
+from kbmc.errors import UsageError
 
 app = typer.Typer(no_args_is_help=True, help="Local control-plane and data-plane clusters (no Docker needed).")
 console = Console()
@@ -90,22 +91,31 @@ def up(
 
 @app.command()
 def demo(directory: DirOption,
-         base_port: Annotated[int, typer.Option(help="First port of the bed.")] = DEFAULT_BASE_PORT) -> None:
-    """Everything at once: the bed, kbmc installed, the operator, and a real etcd across k8s-1..k8s-3."""
+         base_port: Annotated[int, typer.Option(help="First port of the bed.")] = DEFAULT_BASE_PORT,
+         engine: Annotated[str, typer.Option(help="The database: etcd (one raft group), or redis (Redis with "
+                                                  "Sentinel).")] = "etcd") -> None:
+    """Everything at once: the bed, kbmc installed, the operator, and a real etcd (or Redis with Sentinel) across
+    k8s-1..k8s-3."""
     from kbmc.ops import demo as demo_ops  # noqa: PLC0415 - kopf and friends only when needed
 
+    if engine not in demo_ops.ENGINES:
+        raise UsageError(f"--engine {engine}: kbmc's demo runs {' or '.join(demo_ops.ENGINES)}")
     bed = Bed(directory)
     chain = ensure_toolchain()
-    ensure_redis()
+    redis_bin = ensure_redis()
     with console.status("starting the local clusters..."):
         state = bed.up(chain, None, base_port)
     _print_status(bed, state)
-    cluster = demo_ops.run(bed, state, lambda step: console.print(f"[green]✓[/green] {step}", highlight=False))
+    cluster = demo_ops.run(bed, state, lambda step: console.print(f"[green]✓[/green] {step}", highlight=False),
+                           engine)
+    ctl = f"--kubeconfig {bed.kubeconfig} --context control"
+    if engine == "redis":
+        _redis_hints(bed, cluster, redis_bin, ctl)
+        return
     instances = cluster["status"]["components"]["etcd"]["instances"]
     addresses = [i["addresses"][0] for i in instances if i.get("addresses")]
     console.print(f"\n[bold]etcd is running across {', '.join(i['dataPlane'] for i in instances)}.[/bold]")
     kbmc = "kbmc"
-    ctl = f"--kubeconfig {bed.kubeconfig} --context control"
     etcdctl = demo_ops.etcdctl_hint(Path(state.bin_dir), addresses)
     console.print(f"""
 Try:
@@ -118,6 +128,33 @@ Try:
   {kbmc} dataplane list {ctl}
   kubectl {ctl} -n kb-system logs deploy/kbmc-operator   # the operator (two replicas, one leads)
   {kbmc} dev down --dir {bed.directory}                  # stop everything
+""", highlight=False, soft_wrap=True)
+
+
+def _redis_hints(bed: Bed, cluster: dict[str, Any], redis_bin: Path, ctl: str) -> None:
+    components = cluster["status"]["components"]
+    redis = components["redis"]["instances"]
+    sentinel = components["redis-sentinel"]["instances"][0]["addresses"][0]
+    name = cluster["metadata"]["name"]
+    primary = next((i for i in redis if i.get("role") == "primary"), redis[0])
+    lose, replica = primary["dataPlane"], next(i for i in redis if i is not primary)
+    console.print(f"\n[bold]Redis is running across {', '.join(i['dataPlane'] for i in redis)}: primary "
+                  f"{primary['name']} in {primary['dataPlane']}, Sentinel on every data plane.[/bold]")
+    cli = redis_bin / "redis-cli"
+    secret = f"{name}-redis-account-default"
+    console.print(f"""
+Try:
+  kbmc cluster describe {name} {ctl}               # the ROLE column: one primary, two secondaries
+  export REDISCLI_AUTH=$(kubectl {ctl} get secret {secret} -o jsonpath='{{.data.password}}' | base64 -d)
+  {cli} -h {primary['addresses'][0]} set hello world
+  {cli} -h {replica['addresses'][0]} get hello             # read on a replica in another data plane
+  REDISCLI_AUTH=$(kubectl {ctl} get secret {name}-redis-sentinel-account-default -o jsonpath='{{.data.password}}' \\
+    | base64 -d) {cli} -h {sentinel} -p 26379 sentinel get-master-addr-by-name {name}-redis
+  kbmc dev stop {lose} --dir {bed.directory}           # lose the primary's cluster: Sentinel fails over
+  kbmc dataplane mark-unavailable {lose} --reason "drill" {ctl}
+  kbmc dev start {lose} --dir {bed.directory} && kbmc dataplane mark-available {lose} {ctl}
+  kbmc cluster promote {name} --instance {replica['name']} {ctl}      # Sentinel moves the primary
+  kbmc dev down --dir {bed.directory}                  # stop everything
 """, highlight=False, soft_wrap=True)
 
 

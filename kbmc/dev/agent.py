@@ -278,6 +278,15 @@ class Agent:
         files = self.sandbox.etc_files(mesh.hosts_file(self.hosts_dir, meta["namespace"]) if self.hosts_dir else None)
         config_maps = {ref["configMapRef"]["name"]: self._config_map(meta["namespace"], ref["configMapRef"]["name"])
                        for c in spec["containers"] for ref in c.get("envFrom") or [] if "configMapRef" in ref}
+        # as a kubelet, a container waits for a Secret its env needs (an optional one may be missing)
+        secrets = {}
+        for ref in (v["valueFrom"]["secretKeyRef"] for c in spec["containers"] for v in c.get("env") or []
+                    if "secretKeyRef" in (v.get("valueFrom") or {})):
+            try:
+                secrets[ref["name"]] = self._secret(meta["namespace"], ref["name"])
+            except _NotYet:
+                if not ref.get("optional"):
+                    raise
         out = []
         for item in spec["containers"]:
             image = self.sandbox.image_for(item.get("image", ""))
@@ -286,7 +295,7 @@ class Agent:
             out.append(Container(
                 key=meta["uid"], name=item["name"],
                 argv=[*(item.get("command") or image.entrypoint), *(item.get("args") or [])],
-                env=resolve_env(item, pod, config_maps, address, self.net.node_ip, self.api_server),
+                env=resolve_env(item, pod, config_maps, address, self.net.node_ip, self.api_server, secrets),
                 root=base / "root",
                 mounts=[(volumes[m["name"]], m["mountPath"]) for m in item.get("volumeMounts") or []
                         if m["name"] in volumes],

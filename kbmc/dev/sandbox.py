@@ -10,7 +10,7 @@ PVCs as the PersistentVolume's directory, which outlives the pod), and single fi
 (``Container.files``): the pod's /etc/hosts, which the mesh agent keeps current (``kbmc.dev.mesh``), and an
 /etc/nsswitch.conf that looks host names up in files, then DNS, as a container image's does (the Go resolver
 and glibc both read it). It runs as the pod's ``runAsUser`` /
-``runAsGroup``. Its environment is resolved as a kubelet would (env, envFrom, fieldRefs, the API server's
+``runAsGroup``. Its environment is resolved as a kubelet would (env, envFrom, fieldRefs, secretKeyRefs, the API server's
 ``KUBERNETES_SERVICE_HOST`` / ``_PORT``). Readiness and liveness probes (exec, httpGet, tcpSocket) run as a
 kubelet runs them, with their periods and thresholds; a container whose liveness fails is restarted. Needs root
 (or unprivileged user namespaces: ``unshare -r``, then without ``runAsUser``).
@@ -370,10 +370,12 @@ def _terminate(container: Container) -> None:
 
 
 def resolve_env(container: Obj, pod: Obj, config_maps: Mapping[str, Mapping[str, str]], pod_ip: str,
-                host_ip: str, api_server: tuple[str, int] | None = None) -> dict[str, str]:
+                host_ip: str, api_server: tuple[str, int] | None = None,
+                secrets: Mapping[str, Mapping[str, str | bytes]] | None = None) -> dict[str, str]:
     """The container's environment as a kubelet resolves it (envFrom first, env wins). ``api_server`` is where
     ``KUBERNETES_SERVICE_HOST`` / ``_PORT`` point (the ``kubernetes`` Service's address in a real cluster; the
-    API server itself in the bed, which has no service proxy)."""
+    API server itself in the bed, which has no service proxy). ``secrets``: the Secrets ``secretKeyRef``s name
+    (decoded); an optional key that is not there leaves its var out."""
     env = {"PATH": f"{BIN}:/usr/local/bin:/usr/bin:/bin", "HOSTNAME": pod["metadata"]["name"], "HOME": "/tmp"}
     if api_server is not None:
         env.update({"KUBERNETES_SERVICE_HOST": api_server[0], "KUBERNETES_SERVICE_PORT": str(api_server[1]),
@@ -394,6 +396,11 @@ def resolve_env(container: Obj, pod: Obj, config_maps: Mapping[str, Mapping[str,
         elif "configMapKeyRef" in source:
             ref = source["configMapKeyRef"]
             env[item["name"]] = config_maps.get(ref["name"], {}).get(ref["key"], "")
+        elif "secretKeyRef" in source:
+            ref = source["secretKeyRef"]
+            value = (secrets or {}).get(ref["name"], {}).get(ref["key"])
+            if value is not None:
+                env[item["name"]] = value.decode() if isinstance(value, bytes) else value
     return env
 
 

@@ -1,6 +1,6 @@
 """``kbmc dev demo``: the bed, kbmc installed as users install it (the operator's Deployment, two replicas run
-by the control plane's node agent as processes of kbmc's image), and a real etcd Cluster across three data
-planes, in one command."""
+by the control plane's node agent as processes of kbmc's image), and a real etcd Cluster (or, with ``--engine
+redis``, Redis with Sentinel) across three data planes, in one command."""
 
 from __future__ import annotations
 
@@ -21,27 +21,38 @@ from kbmc.ops import install
 NAMESPACE = settings.NAMESPACE
 SECRET = settings.KUBECONFIG_SECRET
 CLUSTER = "demo-etcd"
+REDIS_CLUSTER = "demo-redis"
+ENGINES = ("etcd", "redis")
 
 
-def cluster_manifest(planes: list[str]) -> dict[str, Any]:
-    """The spec's cross-cloud example (LoadBalancer pod services, unique), named."""
+def _component(name: str, definition: str, service: str) -> dict[str, Any]:
+    """Three replicas, a small volume, and a LoadBalancer pod service (unique) for peering across clusters."""
     return {
-        "apiVersion": "apps.kubeblocks.io/v1alpha1", "kind": "Cluster",
-        "metadata": {"name": CLUSTER, "namespace": "default",
-                     "annotations": {"apps.kubeblocks.io/multi-cluster-placement": ",".join(planes)}},
-        "spec": {"terminationPolicy": "WipeOut", "componentSpecs": [{
-            "name": "etcd", "componentDef": "etcd-0.9.0", "replicas": 3,
-            "resources": {"limits": {"cpu": "100m", "memory": "100M"}, "requests": {"cpu": "100m", "memory": "100M"}},
-            "volumeClaimTemplates": [{"name": "data", "spec": {"accessModes": ["ReadWriteOnce"],
-                                                               "resources": {"requests": {"storage": "1Gi"}}}}],
-            "services": [{"name": "peer", "serviceType": "LoadBalancer", "podService": True,
-                          "annotations": {"apps.kubeblocks.io/multi-cluster-service-placement": "unique"}}],
-        }]},
+        "name": name, "componentDef": definition, "replicas": 3,
+        "resources": {"limits": {"cpu": "100m", "memory": "100M"}, "requests": {"cpu": "100m", "memory": "100M"}},
+        "volumeClaimTemplates": [{"name": "data", "spec": {"accessModes": ["ReadWriteOnce"],
+                                                           "resources": {"requests": {"storage": "1Gi"}}}}],
+        "services": [{"name": service, "serviceType": "LoadBalancer", "podService": True,
+                      "annotations": {"apps.kubeblocks.io/multi-cluster-service-placement": "unique"}}],
     }
 
 
-def run(bed: Bed, state: BedState, say: Callable[[str], None]) -> dict[str, Any]:
-    """Install kbmc into the bed, start the operator, create the etcd Cluster and wait until it runs."""
+def cluster_manifest(planes: list[str], engine: str = "etcd") -> dict[str, Any]:
+    """The spec's cross-cloud example (LoadBalancer pod services, unique), named; for redis, KubeBlocks'
+    redis + redis-sentinel form."""
+    components = ([_component("etcd", "etcd-0.9.0", "peer")] if engine == "etcd" else [
+        _component("redis", "redis-7", "redis-lb-advertised"),
+        _component("redis-sentinel", "redis-sentinel-7", "sentinel-lb-advertised")])
+    return {
+        "apiVersion": "apps.kubeblocks.io/v1alpha1", "kind": "Cluster",
+        "metadata": {"name": CLUSTER if engine == "etcd" else REDIS_CLUSTER, "namespace": "default",
+                     "annotations": {"apps.kubeblocks.io/multi-cluster-placement": ",".join(planes)}},
+        "spec": {"terminationPolicy": "WipeOut", "componentSpecs": components},
+    }
+
+
+def run(bed: Bed, state: BedState, say: Callable[[str], None], engine: str = "etcd") -> dict[str, Any]:
+    """Install kbmc into the bed, start the operator, create the Cluster and wait until it runs."""
     control = new_client(bed.kubeconfig, CONTROL, agent=user_agent("dev demo"))
     planes = [c.name for c in state.clusters if c.role == "data-plane"]
     _create(control, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
@@ -49,10 +60,14 @@ def run(bed: Bed, state: BedState, say: Callable[[str], None]) -> dict[str, Any]
                       "data": {"kubeconfig": base64.b64encode(bed.kubeconfig.read_bytes()).decode()}})
     say(f"Secret {NAMESPACE}/{SECRET} holds the data planes' kubeconfig")
     install.install(control, install.Options(kubeconfig_secret=SECRET, contexts=planes, namespace=NAMESPACE), say)
-    _create(control, cluster_manifest(planes[:3]))
-    say(f"Cluster default/{CLUSTER} created; waiting for the etcd members to form their raft group")
-    cluster = wait_object(control, "Cluster", "default", CLUSTER,
-                          lambda c: ((c or {}).get("status") or {}).get("phase") == "Running", timeout=180)
+    manifest = cluster_manifest(planes[:3], engine)
+    _create(control, manifest)
+    name = manifest["metadata"]["name"]
+    say(f"Cluster default/{name} created; waiting for " + (
+        "the etcd members to form their raft group" if engine == "etcd" else
+        "the redis primary, its replicas and the sentinels"))
+    cluster = wait_object(control, "Cluster", "default", name,
+                          lambda c: ((c or {}).get("status") or {}).get("phase") == "Running", timeout=240)
     assert cluster is not None
     return cluster
 

@@ -1,10 +1,13 @@
 """The README's demo command end to end, in a bed of its own: bed, install, operator, a real etcd across
 three data planes answering etcdctl; then ``kbmc uninstall --force --yes`` leaving nothing of kbmc in any cluster
-(and a CRD kbmc did not install where it was), and ``kbmc dev down`` leaving no process behind."""
+(and a CRD kbmc did not install where it was), and ``kbmc dev down`` leaving no process behind; and the same
+with ``--engine redis`` (Redis with Sentinel), its printed redis-cli commands working as printed."""
 
 from __future__ import annotations
 
+import base64
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -77,3 +80,28 @@ def _uninstall_leaves_nothing(bed: Bed, env: dict[str, str]) -> None:
         for kind in MANAGED_KINDS:
             left = rest.call(api, "GET", rest.path(kind), query={"labelSelector": "app.kubernetes.io/managed-by=kbmc"})
             assert left["items"] == [], (plane, kind)
+
+
+def test_demo_with_redis_and_sentinel(tmp_path: Path) -> None:
+    """``kbmc dev demo --engine redis``: Redis with Sentinel across the three data planes; the redis-cli commands
+    it prints work as printed (the password read from its Secret by kubectl's jsonpath, here by the API)."""
+    directory = tmp_path / "demo"
+    env = {**os.environ, "COLUMNS": "250"}
+    result = subprocess.run([sys.executable, "-m", "kbmc", "dev", "demo", "--engine", "redis", "--dir",
+                             str(directory), "--base-port", str(free_base_port())], capture_output=True, text=True,
+                            timeout=600, check=False, env=env)
+    try:
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        assert re.search(r"Redis is running across k8s-1, k8s-2, k8s-3: primary demo-redis-redis-0 in k8s-1",
+                         result.stdout), result.stdout[-2000:]
+        control = new_client(Bed(directory).kubeconfig, "control", agent="kbmc/test")
+        secret = rest.call(control, "GET", rest.path("Secret", "default", "demo-redis-redis-account-default"))
+        auth = {**env, "REDISCLI_AUTH": base64.b64decode(secret["data"]["password"]).decode()}
+        tried = [line.split() for line in result.stdout.splitlines() if "redis-cli -h" in line and "sentinel" not in
+                 line]
+        outputs = [subprocess.run(line[:line.index("#")] if "#" in line else line, capture_output=True, text=True,
+                                  check=False, env=auth, timeout=30).stdout.strip() for line in tried]
+        assert outputs[:2] == ["OK", "world"], (tried, outputs)
+    finally:
+        subprocess.run([sys.executable, "-m", "kbmc", "dev", "down", "--dir", str(directory)], check=False,
+                       capture_output=True, timeout=120)
