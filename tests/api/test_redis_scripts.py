@@ -366,7 +366,7 @@ def test_a_fresh_group_fails_over_and_the_old_primary_rejoins(beds: Callable[...
     for s in range(3):
         master = bed.fields(s, "MASTERS")[0]
         assert (master["quorum"], master["down-after-milliseconds"], master["failover-timeout"],
-                master["parallel-syncs"]) == ("2", "5000", "30000", "1"), master
+                master["parallel-syncs"]) == ("2", "5000", "10000", "1"), master
 
     # the primary's pod dies: Sentinel promotes a replica, the other follows it
     bed.stop("redis", 0, signal.SIGKILL)
