@@ -198,6 +198,13 @@ def redis_bin_dir_override() -> str | None:
     return os.environ.get("KBMC_REDIS_BIN_DIR") or None
 
 
+def cached_redis() -> Path | None:
+    """The directory of redis-server, redis-sentinel and redis-cli if they are there already (never fetched)."""
+    override = redis_bin_dir_override()
+    directory = Path(override) if override else redis_dir() / "bin"
+    return directory if all((directory / b).is_file() for b in REDIS_BINARIES) else None
+
+
 def verify_redis(directory: Path) -> str | None:
     """Return why the Redis cache in ``directory`` cannot be used, or None when it is sound."""
     problem = _verify(directory, _redis_files())

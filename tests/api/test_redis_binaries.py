@@ -22,14 +22,7 @@ from kbmc.dev import toolchain
 HOST = "127.99.0.1"
 
 
-def _bin_dir() -> Path | None:
-    """The cached redis-server, redis-sentinel and redis-cli, if cached (``kbmc dev toolchain`` fetches them)."""
-    override = toolchain.redis_bin_dir_override()
-    directory = Path(override) if override else toolchain.redis_dir() / "bin"
-    return directory if all((directory / b).is_file() for b in toolchain.REDIS_BINARIES) else None
-
-
-BIN = _bin_dir()
+BIN = toolchain.cached_redis()
 needs_redis = pytest.mark.skipif(BIN is None, reason="no cached Redis (kbmc dev toolchain fetches it)")
 
 

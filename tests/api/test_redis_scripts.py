@@ -50,14 +50,7 @@ FAILOVER_WITHIN = 15.0
 """Seconds from a SIGKILLed primary to a promoted replica (down-after-milliseconds is 5000)."""
 
 
-def _bin_dir() -> Path | None:
-    """The toolchain's redis-server, redis-sentinel and redis-cli, if cached (never fetched here)."""
-    override = toolchain.redis_bin_dir_override()
-    directory = Path(override) if override else toolchain.redis_dir() / "bin"
-    return directory if all((directory / b).is_file() for b in toolchain.REDIS_BINARIES) else None
-
-
-BIN = _bin_dir()
+BIN = toolchain.cached_redis()
 pytestmark = pytest.mark.skipif(BIN is None, reason="no cached Redis (kbmc.dev.toolchain.ensure_redis fetches it)")
 
 T = TypeVar("T")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -80,15 +81,19 @@ class Watch(threading.Thread):
 
 
 class Writes(threading.Thread):
-    """Writes a new key every 0.1 s through every member's address; remembers which were acknowledged and the
-    longest stretch of refused writes."""
+    """Writes a new key every 0.1 s with ``write`` (True: acknowledged); remembers which were acknowledged and
+    each stretch of refused writes (start, end)."""
 
-    def __init__(self, operator: Operator, addresses: list[str]) -> None:
+    def __init__(self, write: Callable[[str], bool]) -> None:
         super().__init__(daemon=True)
-        self.operator, self.addresses = operator, addresses
+        self.write = write
         self.stop = threading.Event()
         self.acknowledged: list[str] = []
-        self.longest_refusal = 0.0
+        self.refusals: list[tuple[float, float]] = []
+
+    @property
+    def longest_refusal(self) -> float:
+        return max((end - start for start, end in self.refusals), default=0.0)
 
     def run(self) -> None:
         refused_since: float | None = None
@@ -96,15 +101,17 @@ class Writes(threading.Thread):
         while not self.stop.wait(0.1):
             key = f"w{index:05d}"
             index += 1
-            result = etcdctl(self.operator.bed, self.addresses[0], every(self.addresses), "put", key, "v")
+            ok = self.write(key)
             now = time.monotonic()
-            if result.returncode == 0:
+            if ok:
                 self.acknowledged.append(key)
                 if refused_since is not None:
-                    self.longest_refusal = max(self.longest_refusal, now - refused_since)
+                    self.refusals.append((refused_since, now))
                 refused_since = None
             elif refused_since is None:
                 refused_since = now
+        if refused_since is not None:
+            self.refusals.append((refused_since, time.monotonic()))
 
 
 def every(addresses: list[str]) -> str:
@@ -147,7 +154,8 @@ def test_rolling_change_promote_and_membership_on_real_etcd(operator: Operator, 
     assert f"{leader['name']}  {leader['dataPlane']}       leader" in described.stdout, described.stdout
 
     # 1. a rolling change under writes
-    writes, watch = Writes(operator, addresses), Watch(clusters, namespace)
+    writes = Writes(lambda key: etcdctl(bed, addresses[0], every(addresses), "put", key, "v").returncode == 0)
+    watch = Watch(clusters, namespace)
     writes.start()
     watch.start()
     try:

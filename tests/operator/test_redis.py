@@ -18,7 +18,6 @@ import base64
 import os
 import re
 import subprocess
-import threading
 import time
 from typing import Any
 
@@ -26,7 +25,7 @@ from kbmc.dev import toolchain
 from kbmc.kube import rest
 from tests.kube import Clusters
 from tests.operator.helpers import PLANES, condition, create_cluster, kbmc, phase_is, seed, wait_cluster
-from tests.operator.test_day2 import Watch, _pods
+from tests.operator.test_day2 import Watch, Writes, _pods
 from tests.operator_env import Operator
 
 NAME = "redis-cluster"
@@ -96,37 +95,6 @@ def _eventually(check: Any, timeout: float = 60, every: float = 0.5) -> Any:
         if result or time.monotonic() > deadline:
             return result
         time.sleep(every)
-
-
-class Writes(threading.Thread):
-    """A Sentinel-aware client: every 0.1 s, a new key written to the primary the sentinels name; remembers what
-    was acknowledged and each stretch of refused writes (start, end)."""
-
-    def __init__(self, redis: Redis, sentinels: list[str]) -> None:
-        super().__init__(daemon=True)
-        self.redis, self.sentinels = redis, sentinels
-        self.stop = threading.Event()
-        self.acknowledged: list[str] = []
-        self.refusals: list[tuple[float, float]] = []
-
-    def run(self) -> None:
-        refused_since: float | None = None
-        index = 0
-        while not self.stop.wait(0.1):
-            key = f"w{index:05d}"
-            index += 1
-            primary = self.redis.primary(self.sentinels)
-            ok = bool(primary) and self.redis(primary, "SET", key, "v") == "OK"
-            now = time.monotonic()
-            if ok:
-                self.acknowledged.append(key)
-                if refused_since is not None:
-                    self.refusals.append((refused_since, now))
-                refused_since = None
-            elif refused_since is None:
-                refused_since = now
-        if refused_since is not None:
-            self.refusals.append((refused_since, time.monotonic()))
 
 
 def test_redis_with_sentinel_replicates_promotes_and_fails_over_across_data_planes(
@@ -214,7 +182,9 @@ def test_redis_with_sentinel_replicates_promotes_and_fails_over_across_data_plan
                            timeout=90)
 
     # a rolling restart under a Sentinel-aware write loop: the primary goes last, after a switchover
-    writes, watch = Writes(redis, sentinels), Watch(clusters, namespace)
+    # a Sentinel-aware client: each key to the primary the sentinels name
+    writes = Writes(lambda key: bool(primary := redis.primary(sentinels)) and redis(primary, "SET", key, "v") == "OK")
+    watch = Watch(clusters, namespace)
     writes.start()
     watch.start()
     try:
