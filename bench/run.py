@@ -14,7 +14,19 @@ Figures (all from this one run; ratios are what to compare across machines):
 - incident_mark_s: mark one data plane unavailable -> every affected Cluster has its condition.
 - isolation_ratio: convergence of N/4 Clusters placed on k8s-1,k8s-2 while k8s-3 is frozen, against the same
   with nothing frozen.
-- peak_rss_mb: the operator's peak resident memory (VmHWM).
+- kbmc_refused_requests / floor_refused_requests: requests of each side the data planes answered 429 or 5xx
+  during its convergence (from the audit logs), each asked again: how often it had to wait (at a thousand
+  Clusters the token controller lags behind the ServiceAccounts made at once).
+- peak_rss_mb: the operator's peak resident memory (VmHWM), of either run of it.
+- restart_s / restart_writes: the operator restarted with every Cluster converged, until it has passed over
+  each Cluster once (its caches synced) and its queue is empty (its metrics), and the data-plane writes it made
+  meanwhile (goal 0).
+- failover_s: with a standby operator running, the leader killed (SIGKILL: its Lease is not released) and a
+  pod deleted meanwhile, until the standby holds the Lease and has repaired the pod (goal: the lease duration,
+  15 s, + 10).
+- rollout_ratio: a rolling change (the containers' resources) of 100 Clusters (or all, if fewer) under
+  Serial, until each has replaced its pods, against a floor that replaces the floor's copies of the same pods
+  directly, one at a time per Cluster (delete, gone, create the changed pod, Ready), 8 Clusters at a time.
 - settle_s: before each timed phase after the first, seconds waited for the bed and the operator to be quiet
   (on two cores, work left over from the previous phase would be timed too).
 """
@@ -33,19 +45,22 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kbmc.core.build import KIND_ORDER  # noqa: E402
 from kbmc.dev import toolchain  # noqa: E402
-from kbmc.dev.bed import Bed, free_base_port  # noqa: E402
+from kbmc.dev.bed import Bed, free_base_port, free_port  # noqa: E402
 from kbmc.dev.sandbox import OPT_OUT  # noqa: E402
-from kbmc.errors import ApiError, ConflictError  # noqa: E402
+from kbmc.errors import ApiError, ConflictError, NotFoundError, ServerError, TooManyRequestsError  # noqa: E402
 from kbmc.kube import rest  # noqa: E402
 from kbmc.kube.client import new_client  # noqa: E402
 from kbmc.kube.planes import MANAGED_KINDS  # noqa: E402
@@ -54,16 +69,23 @@ from kbmc.settings import Timeouts  # noqa: E402
 
 PLANES = ("k8s-1", "k8s-2", "k8s-3")
 CONCURRENCY = 8
+ROLLOUT = 100
+"""Clusters in the rolling change."""
+ROLL_DEFINITION = "etcd-reported-0.9.0"
+"""kbmc's etcd addon without its lifecycle actions, for the rolling change: the bench's pods are only reported
+Running (no process answers a roleProbe), and a member with a roleProbe is replaced only once it has a role."""
+ROLLED = {"limits": {"cpu": "200m", "memory": "100M"}, "requests": {"cpu": "100m", "memory": "100M"}}
+"""The rolling change: the etcd container's resources."""
 Obj = dict[str, Any]
 
 
-def cluster(name: str, namespace: str, placement: str) -> Obj:
+def cluster(name: str, namespace: str, placement: str, definition: str = "etcd-0.9.0") -> Obj:
     return {
         "apiVersion": "apps.kubeblocks.io/v1alpha1", "kind": "Cluster",
         "metadata": {"name": name, "namespace": namespace,
                      "annotations": {"apps.kubeblocks.io/multi-cluster-placement": placement}},
         "spec": {"terminationPolicy": "Delete", "componentSpecs": [{
-            "name": "etcd", "componentDef": "etcd-0.9.0", "replicas": 3, "annotations": {OPT_OUT: "false"},
+            "name": "etcd", "componentDef": definition, "replicas": 3, "annotations": {OPT_OUT: "false"},
             "volumeClaimTemplates": [{"name": "data", "spec": {"accessModes": ["ReadWriteOnce"],
                                                                "resources": {"requests": {"storage": "1Gi"}}}}],
             "services": [{"name": "peer", "serviceType": "LoadBalancer", "podService": True,
@@ -78,6 +100,7 @@ class Bench:
                     for c in bed.load().clusters}
         self.control = self.api["control"]
         self.operator: subprocess.Popen[bytes] | None = None
+        self.metrics_port = free_port()
 
     # -- helpers ---------------------------------------------------------------------------------------
 
@@ -104,6 +127,23 @@ class Bench:
                         ref = event.get("objectRef") or {}
                         what = f"{event['verb']} {ref.get('resource', '?')}" + (
                             f"/{ref['subresource']}" if ref.get("subresource") else "")
+                        count[what] = count.get(what, 0) + 1
+        return count
+
+    def refused(self, since: dict[str, int], ours: Callable[[str], bool]) -> dict[str, int]:
+        """Requests since ``since`` by the user agent ``ours`` accepts that the data planes' API servers answered
+        429 or 5xx (shed load; a ServiceAccount whose token the token controller has not made yet), by code, verb
+        and resource, from the audit logs: how often that side had to wait and ask again."""
+        time.sleep(1.0)  # audit batches
+        count: dict[str, int] = {}
+        for plane in PLANES:
+            with (self.bed.directory / plane / "audit.log").open("rb") as fh:
+                fh.seek(since[plane])
+                for line in fh:
+                    event = json.loads(line)
+                    code = (event.get("responseStatus") or {}).get("code", 200)
+                    if ours(event.get("userAgent", "")) and (code == 429 or code >= 500):
+                        what = f"{code} {event['verb']} {(event.get('objectRef') or {}).get('resource', '?')}"
                         count[what] = count.get(what, 0) + 1
         return count
 
@@ -143,21 +183,55 @@ class Bench:
             "metadata": {"name": "kbmc-dataplanes"},
             "data": {"kubeconfig": base64.b64encode(self.bed.kubeconfig.read_bytes()).decode()}})
         install.install(self.control, install.Options("kbmc-dataplanes", list(PLANES), local=True), lambda _: None)
-        log = (self.bed.directory / "operator.log").open("ab")
-        self.operator = subprocess.Popen([sys.executable, "-m", "kbmc", "operator", "run", "--kubeconfig",
-                                          str(self.bed.kubeconfig), "--context", "control", "--probe-interval", "2"],
-                                         stdout=log, stderr=subprocess.STDOUT)
+        definition = yaml.safe_load((ROOT / "addons/etcd/componentdefinition.yaml").read_text())
+        definition["metadata"]["name"] = ROLL_DEFINITION
+        del definition["spec"]["lifecycleActions"]
+        rest.call(self.control, "POST", rest.path("ComponentDefinition"), body=definition)
+        self.start_operator()
         time.sleep(3)
 
-    def create(self, namespace: str, count: int, placement: str = ",".join(PLANES)) -> None:
+    def start_operator(self) -> None:
+        with (self.bed.directory / "operator.log").open("ab") as log:
+            self.operator = subprocess.Popen([
+                sys.executable, "-m", "kbmc", "operator", "run", "--kubeconfig", str(self.bed.kubeconfig),
+                "--context", "control", "--probe-interval", "2", "--metrics-port", str(self.metrics_port)],
+                stdout=log, stderr=subprocess.STDOUT)
+
+    def metrics(self) -> dict[str, float]:
+        """The operator's Prometheus samples (name with labels -> value); empty while it does not answer."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2) as answer:
+                text = answer.read().decode()
+        except OSError:
+            return {}
+        return {name: float(value) for name, _, value in (line.rpartition(" ") for line in text.splitlines()
+                                                          if line and not line.startswith("#"))}
+
+    def restart(self, count: int) -> float:
+        """Seconds from the operator's restart (every Cluster converged) until it has passed over each of the
+        ``count`` Clusters once (its caches synced) and its queue is empty."""
+        self.stop()
+        started = time.monotonic()
+        self.start_operator()
+        while time.monotonic() - started < 600:
+            samples = self.metrics()
+            passes = sum(v for k, v in samples.items() if k.startswith("kbmc_reconciles_total{"))
+            if passes >= count and samples.get("kbmc_workqueue_depth") == 0:
+                return time.monotonic() - started
+            time.sleep(0.2)
+        raise TimeoutError(f"the restarted operator did not pass over {count} Clusters within 600 s")
+
+    def create(self, namespace: str, count: int, placement: str, definition: str) -> None:
         self.namespace(namespace)
         with ThreadPoolExecutor(CONCURRENCY) as pool:
             list(pool.map(lambda i: rest.call(self.control, "POST", rest.path("Cluster", namespace),
-                                              body=cluster(f"c{i:04d}", namespace, placement)), range(count)))
+                                              body=cluster(f"c{i:04d}", namespace, placement, definition)),
+                          range(count)))
 
-    def converge(self, namespace: str, count: int, placement: str = ",".join(PLANES)) -> float:
+    def converge(self, namespace: str, count: int, placement: str = ",".join(PLANES),
+                 definition: str = "etcd-0.9.0") -> float:
         started = time.monotonic()
-        self.create(namespace, count, placement)
+        self.create(namespace, count, placement, definition)
         self.wait_clusters(namespace, count, running)
         return time.monotonic() - started
 
@@ -177,28 +251,8 @@ class Bench:
         order = {kind: index for index, kind in enumerate(KIND_ORDER)}
         for plane, items in source.items():
             for obj in items:
-                meta = obj["metadata"]
-                clean = {k: v for k, v in obj.items() if k not in ("status", "secrets")}
-                clean["apiVersion"] = rest.KINDS[obj["kind"]].prefix.removeprefix("/apis/").removeprefix("/api/")
-                # not kbmc's labels: the running operator would (rightly) remove objects it did not plan
-                labels = {k: v for k, v in meta.get("labels", {}).items()
-                          if k not in ("app.kubernetes.io/managed-by", "kbmc.io/cluster-uid", "kbmc.io/data-plane")}
-                clean["metadata"] = {"name": meta["name"], "namespace": namespace, "labels": labels,
-                                     "annotations": meta.get("annotations", {})}
-                spec = dict(clean.get("spec") or {})
-                for field in ("clusterIP", "clusterIPs", "volumeName", "nodeName", "healthCheckNodePort"):
-                    spec.pop(field, None)
-                if obj["kind"] == "Service":
-                    spec["ports"] = [{k: v for k, v in p.items() if k != "nodePort"} for p in spec.get("ports", [])]
-                if obj["kind"] == "Pod":
-                    spec["volumes"] = [v for v in spec.get("volumes", []) if "secret" not in v]
-                    for container in spec.get("containers", []):
-                        container["volumeMounts"] = [m for m in container.get("volumeMounts", [])
-                                                     if "serviceaccount" not in m["mountPath"]]
-                if spec:
-                    clean["spec"] = spec
-                instance = meta["labels"]["app.kubernetes.io/instance"]
-                by_cluster.setdefault(instance, {}).setdefault(plane, []).append(clean)
+                instance = obj["metadata"]["labels"]["app.kubernetes.io/instance"]
+                by_cluster.setdefault(instance, {}).setdefault(plane, []).append(copied(obj, namespace))
         for plane in PLANES:
             rest.call(self.api[plane], "POST", rest.path("Namespace"), body={"metadata": {"name": namespace}})
         pods = sum(1 for items in source.values() for o in items if o["kind"] == "Pod")
@@ -207,17 +261,106 @@ class Bench:
         started = time.monotonic()
         counter.start()
 
+        def write(plane: str, obj: Obj) -> None:
+            """One object, asked again while the server refuses it for now (429, 5xx: at a thousand Clusters
+            the token controller lags behind the ServiceAccounts, and a pod's is not there yet), as kbmc's
+            queue asks again; for two minutes at most."""
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    rest.call(self.api[plane], "POST", rest.path(obj["kind"], namespace), body=obj)
+                    return
+                except (ServerError, TooManyRequestsError):
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(1)
+
         def write_cluster(planes: dict[str, list[Obj]]) -> None:
             def write_plane(item: tuple[str, list[Obj]]) -> None:
                 plane, objs = item
                 for obj in sorted(objs, key=lambda o: order[o["kind"]]):
-                    rest.call(self.api[plane], "POST", rest.path(obj["kind"], namespace), body=obj)
+                    write(plane, obj)
             with ThreadPoolExecutor(len(planes)) as inner:
                 list(inner.map(write_plane, planes.items()))
 
         with ThreadPoolExecutor(CONCURRENCY) as pool:
             list(pool.map(write_cluster, by_cluster.values()))
         ready.wait(900)
+        return time.monotonic() - started
+
+    def failover(self) -> float:
+        """Seconds from the leader's SIGKILL (a standby running) until the standby holds the Lease and has
+        repaired a pod deleted meanwhile in k8s-2 (the change it had not seen)."""
+        leader = self.operator
+        assert leader is not None
+        self.metrics_port = free_port()
+        self.start_operator()  # the standby
+        deadline = time.monotonic() + 120
+        while self.metrics().get("kbmc_leader") != 0:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the standby operator did not start within 120 s")
+            time.sleep(0.2)
+        leader.kill()
+        leader.wait()
+        started = time.monotonic()
+        api, name = self.api["k8s-2"], "c0000-etcd-1"
+        old = rest.call(api, "GET", rest.path("Pod", "bench", name))["metadata"]["uid"]
+        rest.call(api, "DELETE", rest.path("Pod", "bench", name), body={"gracePeriodSeconds": 0})
+        while time.monotonic() - started < 300:
+            with contextlib.suppress(ApiError):
+                repaired = rest.call(api, "GET", rest.path("Pod", "bench", name))["metadata"]["uid"] != old
+                if repaired and self.metrics().get("kbmc_leader") == 1:
+                    return time.monotonic() - started
+            time.sleep(0.1)
+        raise TimeoutError("the standby did not take over and repair the pod within 300 s")
+
+    def rollout(self, namespace: str, count: int) -> float:
+        """A rolling change of the ``count`` Clusters of ``namespace`` (their containers' resources, under
+        updateStrategy Serial): seconds until each has replaced its pods, one at a time, each Ready first."""
+        patch = [{"op": "add", "path": "/spec/componentSpecs/0/resources", "value": ROLLED},
+                 {"op": "add", "path": "/spec/componentSpecs/0/updateStrategy", "value": "Serial"}]
+        started = time.monotonic()
+        with ThreadPoolExecutor(CONCURRENCY) as pool:
+            list(pool.map(lambda i: rest.call(self.control, "PATCH", rest.path("Cluster", namespace, f"c{i:04d}"),
+                                              body=patch, content_type="application/json-patch+json"),
+                          range(count)))
+        self.wait_clusters(namespace, count, lambda c: running(c) and not any(
+            x["type"] == "Updated" and x["status"] == "False" for x in (c.get("status") or {}).get("conditions")
+            or []))
+        return time.monotonic() - started
+
+    def rollout_floor(self, source: dict[str, list[Obj]], namespace: str) -> float:
+        """The floor of ``rollout``: the floor's copies (in ``namespace``) of the same pods replaced directly with
+        the same change, one at a time per Cluster (delete, gone, create, Ready), ``CONCURRENCY`` Clusters at a
+        time."""
+        pods: dict[str, list[tuple[str, Obj]]] = {}
+        for plane, items in source.items():
+            for obj in items:
+                instance = obj["metadata"]["labels"]["app.kubernetes.io/instance"]
+                if obj["kind"] == "Pod":
+                    pod = copied(obj, namespace)
+                    for container in pod["spec"]["containers"]:
+                        if container["name"] == "etcd":
+                            container["resources"] = ROLLED
+                    pods.setdefault(instance, []).append((plane, pod))
+
+        def replace(plane: str, pod: Obj) -> None:
+            api, name = self.api[plane], pod["metadata"]["name"]
+            rest.call(api, "DELETE", rest.path("Pod", namespace, name))
+            while True:
+                try:
+                    rest.call(api, "GET", rest.path("Pod", namespace, name))
+                except NotFoundError:
+                    break
+                time.sleep(0.05)
+            rest.call(api, "POST", rest.path("Pod", namespace), body=pod)
+            while not running_pod(rest.call(api, "GET", rest.path("Pod", namespace, name))):
+                time.sleep(0.05)
+
+        started = time.monotonic()
+        with ThreadPoolExecutor(CONCURRENCY) as pool:
+            list(pool.map(lambda members: [replace(plane, pod) for plane, pod in sorted(
+                members, key=lambda m: m[1]["metadata"]["name"])], pods.values()))
         return time.monotonic() - started
 
     def resync(self) -> int:
@@ -268,6 +411,32 @@ class Bench:
         if self.operator is not None:
             self.operator.terminate()
             self.operator.wait(20)
+
+
+def copied(obj: Obj, namespace: str) -> Obj:
+    """What the floor writes for an object kbmc made: the same object, in ``namespace``, without what the
+    servers assign (status, cluster IPs, node ports, bound volumes, the token volume) or kbmc's own labels (the
+    running operator would rightly remove objects it did not plan)."""
+    meta = obj["metadata"]
+    clean = {k: v for k, v in obj.items() if k not in ("status", "secrets")}
+    clean["apiVersion"] = rest.KINDS[obj["kind"]].prefix.removeprefix("/apis/").removeprefix("/api/")
+    labels = {k: v for k, v in meta.get("labels", {}).items()
+              if k not in ("app.kubernetes.io/managed-by", "kbmc.io/cluster-uid", "kbmc.io/data-plane")}
+    clean["metadata"] = {"name": meta["name"], "namespace": namespace, "labels": labels,
+                         "annotations": meta.get("annotations", {})}
+    spec = dict(clean.get("spec") or {})
+    for field in ("clusterIP", "clusterIPs", "volumeName", "nodeName", "healthCheckNodePort"):
+        spec.pop(field, None)
+    if obj["kind"] == "Service":
+        spec["ports"] = [{k: v for k, v in p.items() if k != "nodePort"} for p in spec.get("ports", [])]
+    if obj["kind"] == "Pod":
+        spec["volumes"] = [v for v in spec.get("volumes", []) if "secret" not in v]
+        for container in spec.get("containers", []):
+            container["volumeMounts"] = [m for m in container.get("volumeMounts", [])
+                                         if "serviceaccount" not in m["mountPath"]]
+    if spec:
+        clean["spec"] = spec
+    return clean
 
 
 class _ReadyPods(threading.Thread):
@@ -385,6 +554,7 @@ def main() -> int:
         cpu = kbmc_cpu(), bed_cpu()
         t_kbmc = bench.converge("bench", n)
         cpu = kbmc_cpu() - cpu[0], bed_cpu() - cpu[1]
+        kbmc_refused = bench.refused(since, lambda agent: "dataplane=" in agent)
         breakdown = bench.write_breakdown(since)
         writes = sum(breakdown.values())
         control_breakdown = bench.write_breakdown(since, ("control",), operator_only=True)
@@ -393,13 +563,33 @@ def main() -> int:
         objects = sum(len(v) for v in source.values())
         progress(f"convergence: kbmc {t_kbmc:.1f} s; the floor writes the same {objects} objects")
         quiet()
-        floor_cpu = bed_cpu()
+        floor_cpu, floor_since = bed_cpu(), bench.audit_offsets()
         t_floor = bench.floor(source, "floor")
         floor_cpu = bed_cpu() - floor_cpu
+        floor_refused = bench.refused(floor_since, lambda agent: agent.startswith("bench/"))
         progress(f"floor {t_floor:.1f} s; resync")
         quiet()
         resync = bench.resync()
-        progress("reaction")
+        progress("restart")
+        quiet()
+        rss = bench.peak_rss_mb()
+        since = bench.audit_offsets()
+        restart = bench.restart(n)
+        restart_writes = bench.kbmc_writes(since)
+        progress(f"restart {restart:.1f} s, {restart_writes} writes; leader failover")
+        quiet()
+        failover = bench.failover()
+        progress(f"failover {failover:.1f} s; rolling change")
+        quiet()
+        rolled = min(ROLLOUT, n)
+        bench.converge("roll", rolled, definition=ROLL_DEFINITION)  # not timed: what is rolled, and its copy
+        roll_source = bench.objects("roll")
+        bench.floor(roll_source, "roll-floor")
+        quiet()
+        t_rollout = bench.rollout("roll", rolled)
+        quiet()
+        t_rollout_floor = bench.rollout_floor(roll_source, "roll-floor")
+        progress(f"rolling change: kbmc {t_rollout:.1f} s, floor {t_rollout_floor:.1f} s; reaction")
         quiet()
         reaction = sorted(bench.reaction("bench", min(args.reaction_samples, n)))
         progress("incident")
@@ -418,6 +608,8 @@ def main() -> int:
         result = {
             "clusters": n,
             "kbmc_s": round(t_kbmc, 2), "floor_s": round(t_floor, 2), "convergence_ratio": round(t_kbmc / t_floor, 2),
+            "kbmc_refused_requests": sum(kbmc_refused.values()),
+            "floor_refused_requests": sum(floor_refused.values()),
             "kbmc_cpu_s": round(cpu[0], 1), "bed_cpu_s": round(cpu[1], 1), "floor_bed_cpu_s": round(floor_cpu, 1),
             "writes_per_cluster": round(writes / n, 2), "objects_per_cluster": round(objects / n, 2),
             "status_writes_per_cluster": round(status_writes / n, 2), "resync_writes": resync,
@@ -425,10 +617,14 @@ def main() -> int:
             "reaction_p95_s": round(reaction[min(len(reaction), math.ceil(len(reaction) * 0.95)) - 1], 3),
             "incident_mark_s": round(incident, 2),
             "isolation_ratio": round(t_frozen / t_normal, 2),
-            "peak_rss_mb": round(bench.peak_rss_mb(), 1),
+            "peak_rss_mb": round(max(rss, bench.peak_rss_mb()), 1),
+            "restart_s": round(restart, 2), "restart_writes": restart_writes, "failover_s": round(failover, 2),
+            "rollout_clusters": rolled, "rollout_kbmc_s": round(t_rollout, 2),
+            "rollout_floor_s": round(t_rollout_floor, 2), "rollout_ratio": round(t_rollout / t_rollout_floor, 2),
             "settle_s": [round(s, 1) for s in settled],
             "data_plane_writes": dict(sorted(breakdown.items())),
             "control_plane_writes": dict(sorted(control_breakdown.items())),
+            "kbmc_refused": dict(sorted(kbmc_refused.items())), "floor_refused": dict(sorted(floor_refused.items())),
         }
     finally:
         bench.stop()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import signal
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ import yaml
 from kubernetes import client
 
 from kbmc import settings
-from kbmc.dev.bed import Bed
+from kbmc.dev.bed import Bed, free_port
 from kbmc.errors import ConflictError
 from kbmc.kube import rest
 from tests.kube import wait_object
@@ -26,13 +25,6 @@ ROOT = Path(__file__).resolve().parent.parent
 NAMESPACE = settings.NAMESPACE
 SECRET = settings.KUBECONFIG_SECRET
 DATA_PLANES = ("k8s-1", "k8s-2", "k8s-3")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def create(api: client.ApiClient, kind: str, namespace: str | None, body: dict[str, Any]) -> None:
@@ -87,7 +79,7 @@ class Operator:
 
     def __post_init__(self) -> None:
         self.log = self.bed.directory / "operator.log"
-        self.metrics_port, self.liveness_port = _free_port(), _free_port()
+        self.metrics_port, self.liveness_port = free_port(), free_port()
 
     def start(self) -> None:
         argv = [sys.executable, "-m", "kbmc", "operator", "run", "--kubeconfig", str(self.kubeconfig or

@@ -470,6 +470,14 @@ def free_base_port(start: int = 21000) -> int:
     raise BedError("no free range of ports on loopback")
 
 
+def free_port() -> int:
+    """A port on loopback free now (the kernel's choice), for one listener of a test or a benchmark."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 def port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         # As the servers themselves do (Go sets SO_REUSEADDR): old TIME_WAIT connections do not count.

@@ -9,7 +9,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = {"clusters", "convergence_ratio", "writes_per_cluster", "objects_per_cluster", "resync_writes",
-        "reaction_p95_s", "incident_mark_s", "isolation_ratio", "peak_rss_mb"}
+        "reaction_p95_s", "incident_mark_s", "isolation_ratio", "peak_rss_mb", "restart_s", "restart_writes",
+        "kbmc_refused_requests", "floor_refused_requests"}
 
 
 def test_bench_reports_every_figure(tmp_path: Path) -> None:
