@@ -107,7 +107,7 @@ def demo(directory: DirOption,
         state = bed.up(chain, None, base_port)
     _print_status(bed, state)
     cluster = demo_ops.run(bed, state, lambda step: console.print(f"[green]✓[/green] {step}", highlight=False),
-                           engine)
+                           engine, redis_bin / "redis-cli")
     ctl = f"--kubeconfig {bed.kubeconfig} --context control"
     if engine == "redis":
         _redis_hints(bed, cluster, redis_bin, ctl)
@@ -147,6 +147,7 @@ Try:
   kbmc cluster describe {name} {ctl}               # the ROLE column: one primary, two secondaries
   export REDISCLI_AUTH=$(kubectl {ctl} get secret {secret} -o jsonpath='{{.data.password}}' | base64 -d)
   {cli} -h {primary['addresses'][0]} set hello world
+  {cli} -h {primary['addresses'][0]} wait 2 1000            # 2: both replicas have it (replication is asynchronous)
   {cli} -h {replica['addresses'][0]} get hello             # read on a replica in another data plane
   REDISCLI_AUTH=$(kubectl {ctl} get secret {name}-redis-sentinel-account-default -o jsonpath='{{.data.password}}' \\
     | base64 -d) {cli} -h {sentinel} -p 26379 sentinel get-master-addr-by-name {name}-redis

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import os
+import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -51,8 +54,10 @@ def cluster_manifest(planes: list[str], engine: str = "etcd") -> dict[str, Any]:
     }
 
 
-def run(bed: Bed, state: BedState, say: Callable[[str], None], engine: str = "etcd") -> dict[str, Any]:
-    """Install kbmc into the bed, start the operator, create the Cluster and wait until it runs."""
+def run(bed: Bed, state: BedState, say: Callable[[str], None], engine: str = "etcd",
+        redis_cli: Path | None = None) -> dict[str, Any]:
+    """Install kbmc into the bed, start the operator, create the Cluster and wait until it runs (for redis, until
+    every replica has the primary's data too: ``redis_cli`` asks them)."""
     control = new_client(bed.kubeconfig, CONTROL, agent=user_agent("dev demo"))
     planes = [c.name for c in state.clusters if c.role == "data-plane"]
     _create(control, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
@@ -69,7 +74,38 @@ def run(bed: Bed, state: BedState, say: Callable[[str], None], engine: str = "et
     cluster = wait_object(control, "Cluster", "default", name,
                           lambda c: ((c or {}).get("status") or {}).get("phase") == "Running", timeout=240)
     assert cluster is not None
+    if engine == "redis":
+        assert redis_cli is not None, "the redis demo needs redis-cli"
+        _wait_replicas_in_sync(control, cluster, redis_cli)
+        say("every replica has synchronised with the primary")
     return cluster
+
+
+def _wait_replicas_in_sync(control: Any, cluster: dict[str, Any], redis_cli: Path, timeout: float = 60) -> None:
+    """Until every secondary's link to the primary is up and its first synchronisation done: a replica serves
+    its old (here empty) data set while it loads the primary's, so a read there would miss what the demo's
+    first command writes. Running says only that each member has a role."""
+    name = cluster["metadata"]["name"]
+    secret = rest.call(control, "GET", rest.path("Secret", "default", f"{name}-redis-account-default"))
+    env = {**os.environ, "REDISCLI_AUTH": base64.b64decode(secret["data"]["password"]).decode()}
+    replicas = [i["addresses"][0] for i in cluster["status"]["components"]["redis"]["instances"]
+                if i.get("role") == "secondary" and i.get("addresses")]
+    deadline = time.monotonic() + timeout
+    while True:
+        waiting = [a for a in replicas if not _in_sync(redis_cli, a, env)]
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"Cluster default/{name}: the replicas at {', '.join(waiting)} have not synchronised "
+                               f"with the primary within {timeout:.0f} s")
+        time.sleep(0.2)
+
+
+def _in_sync(redis_cli: Path, address: str, env: dict[str, str]) -> bool:
+    info = subprocess.run([str(redis_cli), "-h", address, "info", "replication"], capture_output=True, text=True,
+                          env=env, timeout=5, check=False).stdout
+    fields = dict(line.strip().split(":", 1) for line in info.splitlines() if ":" in line)
+    return fields.get("master_link_status") == "up" and fields.get("master_sync_in_progress") == "0"
 
 
 def _create(api: Any, body: dict[str, Any]) -> None:

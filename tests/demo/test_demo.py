@@ -101,7 +101,7 @@ def test_demo_with_redis_and_sentinel(tmp_path: Path) -> None:
                  line]
         outputs = [subprocess.run(line[:line.index("#")] if "#" in line else line, capture_output=True, text=True,
                                   check=False, env=auth, timeout=30).stdout.strip() for line in tried]
-        assert outputs[:2] == ["OK", "world"], (tried, outputs)
+        assert outputs[:3] == ["OK", "2", "world"], (tried, outputs)
     finally:
         subprocess.run([sys.executable, "-m", "kbmc", "dev", "down", "--dir", str(directory)], check=False,
                        capture_output=True, timeout=120)
