@@ -32,7 +32,12 @@ class Timeouts:
     connect: float = 1.0
     """Seconds to establish the TCP + TLS connection."""
     read: float = 2.0
-    """Seconds to wait for the response once the request is sent (watch streams use their own)."""
+    """Seconds to wait for the response to a read once the request is sent (watch streams use their own)."""
+    write: float = 10.0
+    """The same for a write (create, update, patch, delete): a busy server queues writes behind admission and
+    storage (a Service's create allocates its addresses under one lock: up to 4 s each with 60 Clusters made at
+    once on two cores), and a write given up on is made again. A server that does not answer at all is found by
+    the reads and the data planes' probes."""
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,7 @@ class ClusterState(BaseModel):
     tokens: dict[str, str]
     procs: dict[str, Proc] = {}
     apiserver_args: list[str] = []
-    """Extra kube-apiserver flags (drills)."""
+    """Extra kube-apiserver flags (drills, the benchmark)."""
 
     @property
     def url(self) -> str:
@@ -178,8 +178,10 @@ class Bed:
     # -- lifecycle -------------------------------------------------------------------------------------
 
     def up(self, toolchain: Toolchain, data_planes: int | None = None,
-           base_port: int = DEFAULT_BASE_PORT, processes: bool = True, start_delay: float = 0.0) -> BedState:
-        """Start the bed, or whatever part of an existing bed is not running."""
+           base_port: int = DEFAULT_BASE_PORT, processes: bool = True, start_delay: float = 0.0,
+           apiserver_args: list[str] | None = None) -> BedState:
+        """Start the bed, or whatever part of an existing bed is not running. ``apiserver_args``: extra flags of
+        a new bed's API servers (the benchmark's wider node-port range)."""
         with self.locked():
             if self.exists():
                 state = self.load()
@@ -201,6 +203,8 @@ class Bed:
                 raise UsageError(f"--data-planes must be between 1 and {MAX_DATA_PLANES}, not {count}")
             state = self._plan(toolchain, count, base_port)
             state.processes, state.start_delay = processes, start_delay
+            for cluster in state.clusters:
+                cluster.apiserver_args = list(apiserver_args or [])
             state.redis_dir = str(ensure_redis()) if processes else None
             busy = [f"{port} ({what})" for port, what in _ports(state) if not port_free(port)]
             if busy:

@@ -20,7 +20,7 @@ import shlex
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,12 +173,9 @@ def ensure(progress: Progress | None = None, version: str = KUBE_DEB_VERSION) ->
     ``KBMC_KUBE_BIN_DIR`` points at a directory that already holds the binaries (no build, no checks
     beyond their presence). Concurrent callers wait for one another through a lock file.
     """
-    override = bin_dir_override()
+    override = _overridden("KBMC_KUBE_BIN_DIR", BINARIES)
     if override:
-        missing = [n for n in BINARIES if not (Path(override) / n).is_file()]
-        if missing:
-            raise ToolchainError(f"KBMC_KUBE_BIN_DIR={override} lacks {', '.join(missing)}")
-        return Toolchain(Path(override))
+        return Toolchain(override)
     target = toolchain_dir(version)
     _cached(target, f".kube-{version}.lock", verify, lambda work: _build_in(
         work, target, version, progress or (lambda step, index: None)), (
@@ -222,12 +219,9 @@ def ensure_redis(progress: Progress | None = None, version: str = REDIS_VERSION)
     ``KBMC_REDIS_BIN_DIR`` points at a directory that already holds the three (no fetch, no checks beyond their
     presence).
     """
-    override = redis_bin_dir_override()
+    override = _overridden("KBMC_REDIS_BIN_DIR", REDIS_BINARIES)
     if override:
-        missing = [n for n in REDIS_BINARIES if not (Path(override) / n).is_file()]
-        if missing:
-            raise ToolchainError(f"KBMC_REDIS_BIN_DIR={override} lacks {', '.join(missing)}")
-        return Path(override)
+        return override
     target = redis_dir(version)
     _cached(target, f".redis-{version}.lock", verify_redis, lambda work: _fetch_redis(
         work, target, version, progress or (lambda step, index: None)), (
@@ -235,6 +229,18 @@ def ensure_redis(progress: Progress | None = None, version: str = REDIS_VERSION)
         "KBMC_REDIS_BIN_DIR to a directory holding redis-server, redis-sentinel, redis-cli"
     ), ("apt-get", "dpkg"))
     return target / "bin"
+
+
+def _overridden(variable: str, binaries: Iterable[str]) -> Path | None:
+    """The directory the environment variable names instead of the cache, once it holds every one of
+    ``binaries`` (no other check); None when the variable is not set."""
+    override = os.environ.get(variable)
+    if not override:
+        return None
+    missing = [n for n in binaries if not (Path(override) / n).is_file()]
+    if missing:
+        raise ToolchainError(f"{variable}={override} lacks {', '.join(missing)}")
+    return Path(override)
 
 
 def _cached(target: Path, lock: str, check: Callable[[Path], str | None], build: Callable[[Path], None],

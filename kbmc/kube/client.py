@@ -111,14 +111,24 @@ def new_client(kubeconfig: Path | str, context: str | None = None, *, agent: str
     api = client.ApiClient(configuration)
     api.user_agent = agent
     rest = api.rest_client
-    default = (timeouts.connect, timeouts.read)
     plain_request = rest.request
 
     def request(method: str, url: str, headers: Any = None, body: Any = None, post_params: Any = None,
                 _request_timeout: Any = None) -> Any:
         return plain_request(method, url, headers=headers, body=body, post_params=post_params,
-                             _request_timeout=_request_timeout or default)
+                             _request_timeout=_request_timeout or default_timeout(api, method))
 
     rest.request = request
-    api.kbmc_timeouts = default  # what a failure message says it waited
+    api.kbmc_timeouts = timeouts
     return api
+
+
+def default_timeout(api: client.ApiClient, method: str) -> tuple[float, float] | None:
+    """(connect, read) seconds of a request without its own timeout: a write waits longer for its answer."""
+    timeouts: Timeouts | None = getattr(api, "kbmc_timeouts", None)
+    if timeouts is None:
+        return None
+    return timeouts.connect, timeouts.write if method.upper() in WRITES else timeouts.read
+
+
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})

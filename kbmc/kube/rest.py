@@ -16,6 +16,7 @@ from kubernetes import client
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from kbmc.errors import ApiError, ForbiddenError, NoAnswerError, NotFoundError, ServerError, TooManyRequestsError
+from kbmc.kube.client import default_timeout
 
 Obj = dict[str, Any]
 MERGE_PATCH = "application/merge-patch+json"
@@ -90,7 +91,7 @@ def request(api: client.ApiClient, method: str, url_path: str, *, body: Any = No
         raw = response.response
         data = None if stream and 200 <= response.status <= 299 else raw.data  # the body is read here
     except (urllib3.exceptions.HTTPError, client.exceptions.ApiException, OSError) as exc:  # ApiException: SSL
-        why = in_words(exc, api.configuration.host, timeout or getattr(api, "kbmc_timeouts", None))
+        why = in_words(exc, api.configuration.host, timeout or default_timeout(api, method))
         raise NoAnswerError(f"{method} {url_path}: {why}") from exc
     if not 200 <= response.status <= 299:
         raise ApiError.from_body(response.status, data, method, url_path)

@@ -13,10 +13,11 @@ RolesProbed=False naming the pod, no role label.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import yaml
@@ -114,6 +115,20 @@ class Writes(threading.Thread):
             self.refusals.append((refused_since, time.monotonic()))
 
 
+@contextlib.contextmanager
+def sampling(*threads: Watch | Writes) -> Iterator[None]:
+    """The threads running while the block runs; stopped and joined after it, whatever happens."""
+    for thread in threads:
+        thread.start()
+    try:
+        yield
+    finally:
+        for thread in threads:
+            thread.stop.set()
+        for thread in threads:
+            thread.join()
+
+
 def every(addresses: list[str]) -> str:
     """etcdctl's flag for every member's client URL (it then writes through any that answers)."""
     return "--endpoints=" + ",".join(f"http://{a}:2379" for a in addresses)
@@ -156,9 +171,7 @@ def test_rolling_change_promote_and_membership_on_real_etcd(operator: Operator, 
     # 1. a rolling change under writes
     writes = Writes(lambda key: etcdctl(bed, addresses[0], every(addresses), "put", key, "v").returncode == 0)
     watch = Watch(clusters, namespace)
-    writes.start()
-    watch.start()
-    try:
+    with sampling(writes, watch):
         time.sleep(1)
         patch_cluster(control, namespace, "raft", {"spec": {"componentSpecs": [{
             **cluster["spec"]["componentSpecs"][0], "resources": {"limits": {"cpu": "200m", "memory": "100M"},
@@ -166,11 +179,6 @@ def test_rolling_change_promote_and_membership_on_real_etcd(operator: Operator, 
         time.sleep(2)
         assert wait_cluster(control, namespace, "raft", _settled(3), timeout=180) is not None
         time.sleep(1)
-    finally:
-        writes.stop.set()
-        watch.stop.set()
-        writes.join()
-        watch.join()
     print(f"rolling change: longest stretch of refused writes {writes.longest_refusal:.1f} s, fewest Ready "
           f"{watch.fewest_ready} of 3, replaced {watch.replaced}")
     assert sorted(name for name, _ in watch.replaced) == sorted(pods), watch.replaced

@@ -25,7 +25,7 @@ from kbmc.dev import toolchain
 from kbmc.kube import rest
 from tests.kube import Clusters
 from tests.operator.helpers import PLANES, condition, create_cluster, kbmc, phase_is, seed, wait_cluster
-from tests.operator.test_day2 import Watch, Writes, _pods
+from tests.operator.test_day2 import Watch, Writes, _pods, sampling
 from tests.operator_env import Operator
 
 NAME = "redis-cluster"
@@ -185,19 +185,12 @@ def test_redis_with_sentinel_replicates_promotes_and_fails_over_across_data_plan
     # a Sentinel-aware client: each key to the primary the sentinels name
     writes = Writes(lambda key: bool(primary := redis.primary(sentinels)) and redis(primary, "SET", key, "v") == "OK")
     watch = Watch(clusters, namespace)
-    writes.start()
-    watch.start()
-    try:
+    with sampling(writes, watch):
         time.sleep(1)
         assert kbmc(bed, "cluster", "restart", NAME, "-n", namespace, "--component", REDIS).returncode == 0
         time.sleep(2)
         assert wait_cluster(control, namespace, NAME, _settled, timeout=240) is not None
         time.sleep(1)
-    finally:
-        writes.stop.set()
-        watch.stop.set()
-        writes.join()
-        watch.join()
     replaced = [(n, role) for n, role in watch.replaced if n in members]
     stretches = [round(end - start, 1) for start, end in writes.refusals]
     print(f"rolling restart: replaced {replaced}; refused writes {stretches} s; "
