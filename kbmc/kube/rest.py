@@ -5,20 +5,23 @@ answer to ``NoAnswerError``, retries (tenacity) only on 429 and 5xx, never on a 
 
 from __future__ import annotations
 
+import functools
 import json
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import urllib3
 from kubernetes import client
-from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from kbmc.errors import ApiError, ForbiddenError, NoAnswerError, NotFoundError, ServerError, TooManyRequestsError
 from kbmc.kube.client import default_timeout
 
 Obj = dict[str, Any]
+P = ParamSpec("P")
+R = TypeVar("R")
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 
@@ -170,11 +173,25 @@ def _query_value(value: Any) -> str:
     return str(value)
 
 
-call = retry(retry=retry_if_exception(_retryable), stop=stop_after_attempt(5),
-             wait=wait_exponential_jitter(multiplier=0.1, max=1.0, jitter=0.1), reraise=True)(request)
-"""``request`` with retries on 429, 5xx and the ServiceAccount cache lag (about 1.5 s in all). The jitter keeps
-callers refused at the same moment (the writes of several Clusters to one busy data plane) from retrying in
-step, and colliding again, every time."""
+RETRYING = Retrying(retry=retry_if_exception(_retryable), stop=stop_after_attempt(5),
+                    wait=wait_exponential_jitter(multiplier=0.1, max=1.0, jitter=0.1), reraise=True)
+"""Retries on 429, 5xx and the ServiceAccount cache lag (about 1.5 s in all). The jitter keeps callers refused
+at the same moment (the writes of several Clusters to one busy data plane) from retrying in step, and colliding
+again, every time."""
+
+
+def retrying(fn: Callable[P, R]) -> Callable[P, R]:
+    """``fn`` with ``RETRYING``'s retries, each call with its own copy of it. Not tenacity's decorator: in 9.2 it
+    shares one statistics dict between the threads calling it, and a call starting clears it under another's
+    retry (``KeyError: 'idle_for'``, seen with a thousand Clusters' writes)."""
+    @functools.wraps(fn)
+    def retried(*args: P.args, **kwargs: P.kwargs) -> R:
+        return RETRYING.copy()(fn, *args, **kwargs)
+    return retried
+
+
+call = retrying(request)
+"""``request`` with ``RETRYING``'s retries."""
 
 
 def events(response: Any) -> Iterator[Obj]:
