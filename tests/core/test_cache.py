@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from kbmc.core import names
-from kbmc.kube.informer import compact, stale
+from kbmc.kube.informer import Strings, compact, stale
 from kbmc.kube.planes import Cache
 
 
@@ -36,6 +36,21 @@ def test_compact_shares_strings_and_keeps_values() -> None:
     key_b = next(iter(b["metadata"]["labels"]))
     assert key_a is key_b
     assert a["metadata"]["name"] is b["metadata"]["name"]
+
+
+def test_long_strings_are_shared_and_dropped_once_no_object_holds_them() -> None:
+    """The scripts of every ConfigMap of one addon are held once; a string no cached object holds any more is
+    dropped when the table is pruned (never kept for ever, as interned strings are on Python 3.12)."""
+    strings = Strings()
+    script = "#!/bin/sh\n" + "echo member-join\n" * 500
+    first, second = (json.loads(json.dumps({"data": {"join.sh": script}})) for _ in range(2))
+    assert first["data"]["join.sh"] is not second["data"]["join.sh"]
+    held = [{k: strings.share(v) for k, v in o["data"].items()} for o in (first, second)]
+    assert held[0]["join.sh"] is held[1]["join.sh"] and len(strings) == 1
+    address = strings.share("".join(["127.1.0.", "10"]))  # built, not a constant the code object holds
+    del first, second, held
+    strings.prune()
+    assert len(strings) == 1 and strings.share("127.1.0.10") is address
 
 
 def test_stale_compares_revisions_numerically_and_others_for_equality() -> None:
