@@ -123,12 +123,12 @@ def new_client(kubeconfig: Path | str, context: str | None = None, *, agent: str
     return api
 
 
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
 def default_timeout(api: client.ApiClient, method: str) -> tuple[float, float] | None:
     """(connect, read) seconds of a request without its own timeout: a write waits longer for its answer."""
     timeouts: Timeouts | None = getattr(api, "kbmc_timeouts", None)
     if timeouts is None:
         return None
     return timeouts.connect, timeouts.write if method.upper() in WRITES else timeouts.read
-
-
-WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})

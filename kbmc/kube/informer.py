@@ -69,7 +69,7 @@ class Strings:
         return len(self._table)
 
     def share(self, value: str) -> str:
-        kept = self._table.get(value)  # the table is only ever replaced whole: reading it needs no lock
+        kept = self._table.get(value)  # one dict lookup (atomic); a miss is settled under the lock
         if kept is not None:
             return kept
         with self._lock:

@@ -102,8 +102,11 @@ def _wait_replicas_in_sync(control: Any, cluster: dict[str, Any], redis_cli: Pat
 
 
 def _in_sync(redis_cli: Path, address: str, env: dict[str, str]) -> bool:
-    info = subprocess.run([str(redis_cli), "-h", address, "info", "replication"], capture_output=True, text=True,
-                          env=env, timeout=5, check=False).stdout
+    try:
+        info = subprocess.run([str(redis_cli), "-h", address, "info", "replication"], capture_output=True,
+                              text=True, env=env, timeout=5, check=False).stdout
+    except subprocess.TimeoutExpired:  # a member too busy to answer is not in sync yet
+        return False
     fields = dict(line.strip().split(":", 1) for line in info.splitlines() if ":" in line)
     return fields.get("master_link_status") == "up" and fields.get("master_sync_in_progress") == "0"
 
